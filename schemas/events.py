@@ -1,0 +1,64 @@
+"""Codec of the `ballots` topic: Ballot and Cutoff events as compact JSON (schema ballot.v1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from services.domain.ballot import Ballot, Cutoff
+
+
+class EventDecodeError(ValueError):
+    """An event that is not a valid ballot.v1 document; the tally records and skips it."""
+
+
+def encode_ballot(ballot: Ballot) -> bytes:
+    return orjson.dumps(
+        {
+            "v": 1,
+            "kind": "ballot",
+            "ballot_id": str(ballot.ballot_id),
+            "campaign_id": ballot.campaign_id,
+            "channel": ballot.channel,
+            "voter_key": ballot.voter_key,
+            "selections": list(ballot.selections),
+            "cast_at": ballot.cast_at.isoformat(),
+            "received_at": ballot.received_at.isoformat(),
+            "meta": ballot.meta,
+        }
+    )
+
+
+def encode_cutoff(cutoff: Cutoff) -> bytes:
+    return orjson.dumps(
+        {
+            "v": 1,
+            "kind": "cutoff",
+            "campaign_id": cutoff.campaign_id,
+            "written_at": cutoff.written_at.isoformat(),
+        }
+    )
+
+
+def decode_event(data: bytes) -> Ballot | Cutoff:
+    try:
+        doc: dict[str, Any] = orjson.loads(data)
+        if doc.get("v") != 1:
+            raise EventDecodeError(f"unsupported event version {doc.get('v')!r}")
+        if doc["kind"] == "cutoff":
+            return Cutoff(doc["campaign_id"], datetime.fromisoformat(doc["written_at"]))
+        return Ballot(
+            ballot_id=UUID(doc["ballot_id"]),
+            campaign_id=doc["campaign_id"],
+            channel=doc["channel"],
+            voter_key=doc["voter_key"],
+            selections=tuple(doc["selections"]),
+            cast_at=datetime.fromisoformat(doc["cast_at"]),
+            received_at=datetime.fromisoformat(doc["received_at"]),
+            meta=doc.get("meta") or {},
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise EventDecodeError(str(exc)) from exc

@@ -1,0 +1,5 @@
+"""`python -m services` is `votestream`."""
+
+from services.cli import main
+
+main()

@@ -1,0 +1,70 @@
+"""The `votestream` command: the whole system, one service, or an operator's task."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from services.domain.errors import CampaignInvalidError, SettingsError, VotestreamError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="votestream", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start everything (embedded unless configured)")
+    up.add_argument("--demo", type=Path, help="campaign file to load, open from now")
+    up.add_argument("--duration", default="14d", help="how long the demo stays open")
+    for name in ("ingest", "tally", "publish"):
+        sub.add_parser(name, help=f"run the {name} service")
+    campaign = sub.add_parser("campaign", help="load or list campaigns").add_subparsers(
+        dest="action", required=True
+    )
+    load = campaign.add_parser("load", help="validate a campaign file and load it")
+    load.add_argument("file", type=Path)
+    load.add_argument("--open-now", action="store_true", help="open it now")
+    load.add_argument("--duration", default="14d", help="with --open-now: how long")
+    campaign.add_parser("list", help="list campaigns")
+    recount = sub.add_parser("recount", help="recount from ballot records, compare with results")
+    recount.add_argument("campaign_id")
+    verify = sub.add_parser("verify", help="verify a snapshot file's hash and signature")
+    verify.add_argument("file", type=Path)
+    verify.add_argument("--public-key", help="base64 Ed25519 public key (default: ask the API)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        sys.exit(_dispatch(args))
+    except CampaignInvalidError as exc:
+        print("campaign refused, nothing loaded:", file=sys.stderr)
+        for error in exc.errors:
+            print(f"  - {error}", file=sys.stderr)
+        sys.exit(2)
+    except (SettingsError, VotestreamError) as exc:
+        print(f"votestream: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "up":
+        from services.runtime.supervisor import up
+
+        return up(dict(os.environ), args.demo, args.duration)
+    if args.command in ("ingest", "tally", "publish"):
+        module = __import__(f"services.{args.command}.__main__", fromlist=["main"])
+        sys.argv = [sys.argv[0], "worker"] if args.command == "tally" else sys.argv[:1]
+        module.main()
+        return 0
+    from services import operator
+
+    if args.command == "campaign":
+        return asyncio.run(operator.campaign(args))
+    if args.command == "recount":
+        return asyncio.run(operator.recount(args.campaign_id))
+    if args.command == "verify":
+        return operator.verify(args.file, args.public_key)
+    return 2

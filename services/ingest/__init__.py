@@ -1,0 +1,1 @@
+"""Ingest: the channel adapters (web, WeChat, kiosk) that put ballots on Kafka."""

@@ -1,0 +1,59 @@
+"""Run the ingest service: `votestream ingest` (or `python -m services.ingest`).
+
+Reads VOTESTREAM_* settings, connects Postgres and Kafka, serves on VOTESTREAM_INGEST_PORT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from prometheus_client import CollectorRegistry
+
+from services.ingest.app import IngestDeps, create_app
+from services.ingest.ballots import BallotDesk
+from services.ingest.intake import KafkaBallotSink, RecentBallots
+from services.ingest.metrics import IngestMetrics
+from services.ingest.voters import TokenVerifier
+from services.runtime.campaigns import CampaignCache, CampaignStore
+from services.runtime.db import connect_pool
+from services.runtime.kafka import make_producer, start_producer
+from services.runtime.logs import setup_logging
+from services.runtime.service import serve_until_stopped
+from services.runtime.settings import Settings
+
+
+async def run(settings: Settings) -> None:
+    pool = await connect_pool(settings.dsn, max_size=20)
+    producer = make_producer(settings.bootstrap)
+    store = CampaignStore(pool)
+    campaigns = CampaignCache(store, settings.campaign_refresh)
+    try:
+        await start_producer(producer)
+        await campaigns.start()
+        registry = CollectorRegistry()
+        desk = BallotDesk(KafkaBallotSink(producer), pool, RecentBallots())
+        deps = IngestDeps(
+            settings=settings,
+            pool=pool,
+            campaign_store=store,
+            campaigns=campaigns,
+            desk=desk,
+            tokens=TokenVerifier(settings.web_jwt_secret, settings.web_jwt_public_key),
+            metrics=IngestMetrics.create(registry),
+            registry=registry,
+        )
+        await serve_until_stopped(create_app(deps), settings.host, settings.ingest_port)
+    finally:
+        await campaigns.stop()
+        await producer.stop()
+        await pool.close()
+
+
+def main() -> None:
+    setup_logging("ingest")
+    asyncio.run(run(Settings.from_env(os.environ)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""The organiser's API: campaigns in, campaigns closed. Bearer $VOTESTREAM_ADMIN_TOKEN."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from services.domain.campaign import parse_campaign
+from services.domain.errors import MalformedError, UnauthorizedError
+from services.runtime.http import json_response, read_json
+
+MAX_CAMPAIGN_BYTES = 512 * 1024
+
+
+def register(app: web.Application) -> None:
+    app.router.add_put("/v1/admin/campaigns/{campaign_id}", put_campaign)
+    app.router.add_post("/v1/admin/campaigns/{campaign_id}/close", close_campaign)
+
+
+def require_admin(request: web.Request) -> None:
+    expected = f"Bearer {request.app['deps'].settings.admin_token}".encode()
+    given = request.headers.get("Authorization", "").encode()
+    if not hmac.compare_digest(given, expected):
+        raise UnauthorizedError("admin token required", code="admin_only")
+
+
+async def put_campaign(request: web.Request) -> web.Response:
+    require_admin(request)
+    deps = request.app["deps"]
+    body = await read_json(request, MAX_CAMPAIGN_BYTES)
+    campaign_id = request.match_info["campaign_id"]
+    if body.setdefault("id", campaign_id) != campaign_id:
+        raise MalformedError("the body's id differs from the URL's", code="id_mismatch")
+    campaign = parse_campaign(body)
+    await deps.campaign_store.put(campaign)
+    await deps.campaigns.load()
+    return json_response(campaign.to_dict())
+
+
+async def close_campaign(request: web.Request) -> web.Response:
+    require_admin(request)
+    deps = request.app["deps"]
+    campaign = await deps.campaign_store.close(request.match_info["campaign_id"], datetime.now(UTC))
+    await deps.campaigns.load()
+    return json_response(campaign.to_dict())

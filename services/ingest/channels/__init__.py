@@ -1,0 +1,1 @@
+"""One module per channel; each registers its routes on the ingest app."""

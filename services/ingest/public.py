@@ -1,0 +1,39 @@
+"""What anyone may read on the ingest port: campaigns, and a ballot's fate by its id."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from services.domain.campaign import Campaign
+from services.ingest.ballots import parse_ballot_id
+from services.runtime.http import json_response
+
+
+def register(app: web.Application) -> None:
+    app.router.add_get("/v1/campaigns", list_campaigns)
+    app.router.add_get("/v1/campaigns/{campaign_id}", get_campaign)
+    app.router.add_get("/v1/ballots/{ballot_id}", get_ballot)
+
+
+def public_view(campaign: Campaign, now: datetime) -> dict[str, Any]:
+    return {**campaign.to_dict(), "status": campaign.status(now)}
+
+
+async def list_campaigns(request: web.Request) -> web.Response:
+    now = datetime.now(UTC)
+    campaigns = sorted(request.app["deps"].campaigns.all(), key=lambda c: c.id)
+    return json_response({"campaigns": [public_view(c, now) for c in campaigns]})
+
+
+async def get_campaign(request: web.Request) -> web.Response:
+    campaign = request.app["deps"].campaigns.require(request.match_info["campaign_id"])
+    return json_response(public_view(campaign, datetime.now(UTC)))
+
+
+async def get_ballot(request: web.Request) -> web.Response:
+    ballot_id = parse_ballot_id(request.match_info["ballot_id"])
+    assert ballot_id is not None
+    return json_response(await request.app["deps"].desk.fate(ballot_id))

@@ -1,0 +1,1 @@
+"""Publish: sealed, chained, signed result snapshots and every channel that carries them."""

@@ -1,0 +1,45 @@
+"""The publish HTTP app: results API, publication page, health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import CollectorRegistry
+
+from services.publish import api
+from services.publish.metrics import PublishMetrics
+from services.publish.store import SnapshotStore
+from services.runtime.campaigns import CampaignCache
+from services.runtime.health import add_health_routes
+from services.runtime.http import errors_as_json
+from services.runtime.settings import Settings
+
+
+@dataclass
+class PublishDeps:
+    settings: Settings
+    pool: asyncpg.Pool
+    store: SnapshotStore
+    campaigns: CampaignCache
+    signing_key: Ed25519PrivateKey
+    metrics: PublishMetrics
+    registry: CollectorRegistry
+
+
+def create_app(deps: PublishDeps) -> web.Application:
+    app = web.Application(middlewares=[errors_as_json])
+    app["deps"] = deps
+    api.register(app)
+
+    async def ready() -> bool:
+        try:
+            await deps.pool.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError):
+            return False
+        return True
+
+    add_health_routes(app, deps.registry, ready)
+    return app

@@ -1,0 +1,34 @@
+"""Publish metrics, on an injected registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+@dataclass(frozen=True)
+class PublishMetrics:
+    snapshots: Counter
+    snapshot_age: Gauge
+    webhook_deliveries: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> PublishMetrics:
+        return cls(
+            snapshots=Counter(
+                "votestream_publish_snapshots", "Snapshots published", ["final"], registry=registry
+            ),
+            snapshot_age=Gauge(
+                "votestream_publish_snapshot_age_seconds",
+                "Seconds since the latest snapshot of a campaign",
+                ["campaign"],
+                registry=registry,
+            ),
+            webhook_deliveries=Counter(
+                "votestream_publish_webhook_deliveries",
+                "Webhook deliveries by outcome",
+                ["outcome"],
+                registry=registry,
+            ),
+        )

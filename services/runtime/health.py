@@ -1,0 +1,28 @@
+"""/healthz, /readyz and /metrics, the same on every service."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+def add_health_routes(app: web.Application, registry: CollectorRegistry, ready: ReadyCheck) -> None:
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        ok = await ready()
+        return web.json_response({"ready": ok}, status=200 if ok else 503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)

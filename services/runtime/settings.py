@@ -1,0 +1,180 @@
+"""All VOTESTREAM_* settings, read and validated once; a bad value names its variable."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from services.domain.errors import SettingsError
+
+SECRET_NAMES = (
+    "admin_token",
+    "identity_key",
+    "web_jwt_secret",
+    "wechat_token",
+    "wechat_appid",
+    "wechat_appsecret",
+    "wechat_aes_key",
+    "webhook_secret",
+    "signing_key",
+)
+SECRETS_FILE = "secrets.env"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path(".votestream")
+    host: str = "127.0.0.1"
+    ingest_port: int = 8080
+    publish_port: int = 8081
+    tally_port: int = 8082
+    kafka_port: int = 9092
+    pg_port: int = 5433
+    kafka_bootstrap: str | None = None  # unset: the embedded broker
+    database_url: str | None = None  # unset: the embedded PostgreSQL
+    partitions: int = 12
+    snapshot_interval: float = 2.0
+    publish_dir: Path | None = None
+    webhooks: tuple[str, ...] = ()
+    campaign_refresh: float = 1.0
+    tally_batch_size: int = 2000
+    tally_batch_window: float = 0.05
+    tally_group: str = "votestream-tally"
+    wechat_campaign: str | None = None
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    web_jwt_public_key: str | None = None
+    admin_token: str = field(default="", repr=False)
+    identity_key: str = field(default="", repr=False)
+    web_jwt_secret: str = field(default="", repr=False)
+    wechat_token: str = field(default="", repr=False)
+    wechat_appid: str = field(default="", repr=False)
+    wechat_appsecret: str = field(default="", repr=False)
+    wechat_aes_key: str = field(default="", repr=False)
+    webhook_secret: str = field(default="", repr=False)
+    signing_key: str = field(default="", repr=False)
+
+    @property
+    def bootstrap(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def dsn(self) -> str:
+        return self.database_url or f"postgresql://votestream@127.0.0.1:{self.pg_port}/votestream"
+
+    @property
+    def embedded_kafka(self) -> bool:
+        return self.kafka_bootstrap is None
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def identity_key_bytes(self) -> bytes:
+        return self.identity_key.encode()
+
+    @property
+    def results_dir(self) -> Path:
+        return self.publish_dir or self.data_dir / "public"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, require_secrets: bool = True) -> Settings:
+        """Settings from VOTESTREAM_* variables, falling back to the data dir's dev secrets."""
+        errors: list[str] = []
+        values: dict[str, Any] = {}
+        data_dir = Path(env.get("VOTESTREAM_DATA_DIR", ".votestream"))
+        stored = read_secrets(data_dir)
+        for f in fields(cls):
+            var = f"VOTESTREAM_{f.name.upper()}"
+            raw = env.get(var)
+            if raw is None and f.name in SECRET_NAMES:
+                raw = stored.get(var)
+            if raw is None or raw == "":
+                if f.name in SECRET_NAMES and require_secrets:
+                    errors.append(f"{var} is not set (run `votestream up` for dev secrets)")
+                continue
+            try:
+                values[f.name] = _convert(f.name, raw)
+            except ValueError as exc:
+                errors.append(f"{var}={_shown(f.name, raw)}: {exc}")
+        if errors:
+            raise SettingsError("bad settings: " + "; ".join(errors))
+        return cls(**values)
+
+
+_INTS = {
+    "ingest_port",
+    "publish_port",
+    "tally_port",
+    "kafka_port",
+    "pg_port",
+    "partitions",
+    "tally_batch_size",
+}
+_FLOATS = {"snapshot_interval", "campaign_refresh", "tally_batch_window"}
+
+
+def _convert(name: str, raw: str) -> Any:
+    if name in _INTS:
+        number = int(raw)
+        low, high = (1, 65535) if name.endswith("port") else (1, 100_000)
+        if not low <= number <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return number
+    if name in _FLOATS:
+        seconds = float(raw)
+        if not 0 < seconds <= 3600:
+            raise ValueError("must be a number of seconds above 0")
+        return seconds
+    if name in ("data_dir", "publish_dir"):
+        return Path(raw)
+    if name == "webhooks":
+        urls = tuple(u.strip() for u in raw.split(",") if u.strip())
+        if any(not u.startswith(("http://", "https://")) for u in urls):
+            raise ValueError("must be comma-separated http(s) URLs")
+        return urls
+    if name == "wechat_aes_key" and len(raw) != 43:
+        raise ValueError("an EncodingAESKey has 43 characters")
+    if name == "signing_key" and len(base64.b64decode(raw, validate=True)) != 32:
+        raise ValueError("must be the base64 of a raw 32-byte Ed25519 private key")
+    return raw
+
+
+def _shown(name: str, raw: str) -> str:
+    return "<secret>" if name in SECRET_NAMES else repr(raw)
+
+
+def read_secrets(data_dir: Path) -> dict[str, str]:
+    path = data_dir / SECRETS_FILE
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def ensure_dev_secrets(data_dir: Path) -> Path:
+    """Writes random dev secrets once (mode 0600); later runs keep them."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / SECRETS_FILE
+    if path.exists():
+        return path
+    aes_key = base64.b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    generated = {
+        "admin_token": secrets.token_urlsafe(24),
+        "identity_key": secrets.token_urlsafe(32),
+        "web_jwt_secret": secrets.token_urlsafe(32),
+        "wechat_token": secrets.token_urlsafe(12),
+        "wechat_appid": "wx" + secrets.token_hex(8),
+        "wechat_appsecret": secrets.token_hex(16),
+        "wechat_aes_key": aes_key,
+        "webhook_secret": secrets.token_urlsafe(24),
+        "signing_key": base64.b64encode(secrets.token_bytes(32)).decode(),
+    }
+    lines = [f"VOTESTREAM_{k.upper()}={v}" for k, v in generated.items()]
+    path.touch(mode=0o600)
+    path.write_text("\n".join(lines) + "\n")
+    return path

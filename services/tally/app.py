@@ -1,0 +1,165 @@
+"""The Faust app: `ballots` in, every ballot's fate and the tallies out to Postgres.
+
+The agent reads like the domain: decode -> decide (services.tally.counting) -> store.
+Offsets are acknowledged only after the batch's transaction committed, so a crash at any
+point replays the batch, and the store's unique keys make the replay change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import faust
+from faust.types import EventT
+
+from schemas.events import EventDecodeError, decode_event
+from services.domain.ballot import Ballot
+from services.runtime.campaigns import CampaignCache, CampaignStore
+from services.runtime.db import connect_pool
+from services.runtime.kafka import BALLOTS
+from services.runtime.settings import Settings
+from services.tally.counting import Record
+from services.tally.metrics import TallyMetrics
+from services.tally.store import PostgresTallyStore, Written
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 1.0
+
+
+def create_faust_app(settings: Settings) -> faust.App:
+    """A Faust app configured for both real Kafka and the embedded broker's faults."""
+    return faust.App(
+        settings.tally_group,
+        broker=f"kafka://{settings.bootstrap}",
+        store="memory://",  # Postgres holds the counting state, not Faust tables
+        web_enabled=False,
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=10.0,  # Tansu's first JoinGroup waits half of this
+        broker_heartbeat_interval=1.0,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=settings.tally_batch_size * 4,
+        broker_max_poll_records=settings.tally_batch_size,
+        stream_wait_empty=False,
+        producer_acks=-1,
+        datadir=str(settings.data_dir / "faust"),
+    )
+
+
+class Tally:
+    """Holds what the agent needs; `run` is the agent body."""
+
+    def __init__(self, settings: Settings, metrics: TallyMetrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.pool: asyncpg.Pool | None = None
+        self.store: PostgresTallyStore | None = None
+        self.campaigns: CampaignCache | None = None
+        self.assigned = asyncio.Event()
+        self._opening = asyncio.Lock()
+
+    async def open(self) -> None:
+        """Connects Postgres and loads the campaigns, once (the agent and health share it)."""
+        async with self._opening:
+            if self.pool is None:
+                pool = await connect_pool(self.settings.dsn, max_size=4)
+                self.campaigns = CampaignCache(CampaignStore(pool), self.settings.campaign_refresh)
+                await self.campaigns.start()
+                self.store = PostgresTallyStore(pool)
+                self.pool = pool
+
+    async def close(self) -> None:
+        if self.campaigns is not None:
+            await self.campaigns.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def run(self, stream: faust.StreamT[Any]) -> None:
+        await self.open()
+        async for events in stream.noack_take(  # type: ignore[attr-defined]
+            self.settings.tally_batch_size, self.settings.tally_batch_window
+        ):
+            batch: Sequence[EventT[Any]] = events  # noack_take yields events
+            await self._apply_until_stored(batch)
+            for event in batch:
+                await stream.ack(event)
+
+    async def _apply_until_stored(self, events: Sequence[EventT[Any]]) -> None:
+        records, undecodable = _records(events)
+        received = [r.event.received_at for r in records if isinstance(r.event, Ballot)]
+        oldest, newest = (min(received), max(received)) if received else (None, None)
+        while True:
+            started = time.perf_counter()
+            if oldest is not None:
+                self.metrics.oldest_uncounted.set((datetime.now(UTC) - oldest).total_seconds())
+            try:
+                assert self.store is not None and self.campaigns is not None
+                if newest is not None:
+                    await self.campaigns.fresh_as_of(newest)
+                written = await self.store.apply(records, self.campaigns.get)
+                if undecodable:
+                    await self._keep_undecodable(undecodable)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # Postgres is down or failing: hold the batch (nothing acked) and retry.
+                log.warning("batch not stored, retrying: %s", type(exc).__name__)
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            self._observe(written, len(events), time.perf_counter() - started)
+            self.metrics.oldest_uncounted.set(0)
+            return
+
+    async def _keep_undecodable(self, items: list[tuple[int, int, str, bytes]]) -> None:
+        assert self.pool is not None
+        await self.pool.executemany(
+            "INSERT INTO undecodable_events (source_partition, source_offset, error, raw)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            items,
+        )
+
+    def _observe(self, written: Written, size: int, seconds: float) -> None:
+        m = self.metrics
+        m.batch_seconds.observe(seconds)
+        m.batch_size.observe(size)
+        m.duplicates.inc(written.duplicates)
+        now = datetime.now(UTC)
+        for row in written.rows:
+            if row["status"] == "counted":
+                m.counted.labels(row["channel"]).inc()
+                m.end_to_end.observe((now - row["received_at"]).total_seconds())
+            else:
+                m.rejected.labels(row["channel"], row["reason"]).inc()
+
+
+def _records(
+    events: Sequence[EventT[Any]],
+) -> tuple[list[Record], list[tuple[int, int, str, bytes]]]:
+    records: list[Record] = []
+    undecodable: list[tuple[int, int, str, bytes]] = []
+    for event in events:
+        message = event.message
+        raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
+        try:
+            decoded = decode_event(raw)
+        except EventDecodeError as exc:
+            log.warning(
+                "undecodable record kept for audit",
+                extra={"partition": message.partition, "offset": message.offset},
+            )
+            undecodable.append((message.partition, message.offset, str(exc)[:500], raw))
+            continue
+        digest = hashlib.sha256(raw).hexdigest()
+        records.append(Record(decoded, message.partition, message.offset, digest))
+    return records, undecodable
+
+
+def register_agent(app: faust.App, tally: Tally) -> None:
+    topic = app.topic(BALLOTS, key_serializer="raw", value_serializer="raw")
+    app.agent(topic, name="tally")(tally.run)

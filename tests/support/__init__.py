@@ -1,0 +1,1 @@
+"""Test support: the embedded stack and a whole running system, on free ports."""
