@@ -25,7 +25,7 @@ def _say(line: str) -> None:
 
 
 async def campaign(args: argparse.Namespace) -> int:
-    settings = Settings.from_env(os.environ, require_secrets=False)
+    settings = Settings.from_env(os.environ)
     if args.action == "load":
         loaded = read_campaign_file(args.file, open_now=args.open_now, duration=args.duration)
     pool = await connect_pool(settings.dsn, max_size=2)
@@ -45,7 +45,7 @@ async def campaign(args: argparse.Namespace) -> int:
 
 async def recount(campaign_id: str) -> int:
     """Recounts from the ballot records alone and compares with the tallies and the snapshot."""
-    settings = Settings.from_env(os.environ, require_secrets=False)
+    settings = Settings.from_env(os.environ)
     pool = await connect_pool(settings.dsn, max_size=2)
     try:
         records = await pool.fetch(
@@ -116,7 +116,7 @@ def _snapshot_differences(
 def verify(path: Path, public_key_b64: str | None) -> int:
     snapshot = orjson.loads(path.read_bytes())
     if public_key_b64 is None:
-        settings = Settings.from_env(os.environ, require_secrets=False)
+        settings = Settings.from_env(os.environ)
         url = f"http://{settings.host}:{settings.publish_port}/v1/publish/public-key"
         with urllib.request.urlopen(url, timeout=5) as response:
             public_key_b64 = orjson.loads(response.read())["public_key"]

@@ -22,6 +22,8 @@ from services.runtime.logs import setup_logging
 from services.runtime.service import serve_until_stopped
 from services.runtime.settings import Settings
 
+INGEST_SECRETS = ("admin_token", "identity_key")
+
 
 async def run(settings: Settings) -> None:
     pool = await connect_pool(settings.dsn, max_size=20)
@@ -52,7 +54,7 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     setup_logging("ingest")
-    asyncio.run(run(Settings.from_env(os.environ)))
+    asyncio.run(run(Settings.from_env(os.environ, required=INGEST_SECRETS)))
 
 
 if __name__ == "__main__":

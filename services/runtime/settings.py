@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -82,8 +82,12 @@ class Settings:
         return self.publish_dir or self.data_dir / "public"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, require_secrets: bool = True) -> Settings:
-        """Settings from VOTESTREAM_* variables, falling back to the data dir's dev secrets."""
+    def from_env(cls, env: Mapping[str, str], *, required: Iterable[str] = ()) -> Settings:
+        """Settings from VOTESTREAM_* variables, falling back to the data dir's dev secrets.
+
+        `required` names the secrets this service cannot run without.
+        """
+        needed = set(required)
         errors: list[str] = []
         values: dict[str, Any] = {}
         data_dir = Path(env.get("VOTESTREAM_DATA_DIR", ".votestream"))
@@ -94,7 +98,7 @@ class Settings:
             if raw is None and f.name in SECRET_NAMES:
                 raw = stored.get(var)
             if raw is None or raw == "":
-                if f.name in SECRET_NAMES and require_secrets:
+                if f.name in needed:
                     errors.append(f"{var} is not set (run `votestream up` for dev secrets)")
                 continue
             try:

@@ -1,0 +1,61 @@
+"""The tally's Postgres store against a real PostgreSQL: replays change nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from services.domain.ballot import Ballot
+from services.domain.campaign import parse_campaign
+from services.tally.counting import Record
+from services.tally.store import PostgresTallyStore
+
+NOW = datetime.now(UTC)
+CAMPAIGN = parse_campaign(
+    {
+        "id": "it",
+        "title": "t",
+        "organizer": "o",
+        "question": "q",
+        "timezone": "UTC",
+        "opens_at": (NOW - timedelta(hours=1)).isoformat(),
+        "closes_at": (NOW + timedelta(hours=1)).isoformat(),
+        "top_n": 2,
+        "ballot": {"min_selections": 1, "max_selections": 2},
+        "candidates": [{"id": f"c{i}", "title": f"C{i}", "unit": "u"} for i in range(1, 5)],
+    }
+)
+
+
+def record(voter: str, selections: tuple[str, ...], offset: int, partition: int = 0) -> Record:
+    ballot = Ballot(
+        uuid.uuid4(), "it", "web", hashlib.sha256(voter.encode()).hexdigest(), selections, NOW, NOW
+    )
+    return Record(ballot, partition, offset, "r" * 64)
+
+
+async def totals(pool: asyncpg.Pool) -> dict[str, int]:
+    rows = await pool.fetch("SELECT candidate_id, sum(votes) AS v FROM tallies GROUP BY 1")
+    return {r["candidate_id"]: r["v"] for r in rows}
+
+
+async def test_replaying_a_batch_changes_nothing(database: str) -> None:
+    pool = await asyncpg.create_pool(database)
+    try:
+        store = PostgresTallyStore(pool)
+        batch = [record("a", ("c1", "c2"), 0), record("b", ("c1",), 1), record("a", ("c3",), 2)]
+        first = await store.apply(batch, {"it": CAMPAIGN}.get)
+        assert sorted(r["status"] for r in first.rows) == ["counted", "counted", "rejected"]
+        before = await totals(pool)
+        again = await store.apply(batch, {"it": CAMPAIGN}.get)
+        assert again.rows == [] and again.duplicates == 3
+        assert await totals(pool) == before == {"c1": 2, "c2": 1}
+        reasons = await pool.fetch(
+            "SELECT reason, ballots FROM outcome_totals WHERE status='rejected'"
+        )
+        assert [(r["reason"], r["ballots"]) for r in reasons] == [("limit_exceeded", 1)]
+    finally:
+        await pool.close()
