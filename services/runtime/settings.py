@@ -47,6 +47,20 @@ class Settings:
     wechat_campaign: str | None = None
     wechat_api_base: str = "https://api.weixin.qq.com"
     web_jwt_public_key: str | None = None
+    # Web channel (docs in services/ingest/ratelimit.py and otp.py): a token bucket per
+    # client IP prefix and per voter; phone login codes and the voter tokens they earn.
+    public_base_url: str | None = None  # the vote page's public URL base (QR codes)
+    rate_ip_per_second: float = 200.0
+    rate_ip_burst: int = 2000
+    rate_voter_per_second: float = 1.0
+    rate_voter_burst: int = 5
+    rate_otp_ip_per_minute: float = 10.0
+    otp_ttl: float = 300.0
+    otp_attempts: int = 5
+    otp_resend_interval: float = 60.0
+    otp_daily_sends: int = 10
+    web_token_ttl: float = 3600.0
+    sms_sender: str = "dev"  # "dev" (codes to a file in the data dir) or "module:factory"
     admin_token: str = field(default="", repr=False)
     identity_key: str = field(default="", repr=False)
     web_jwt_secret: str = field(default="", repr=False)
@@ -118,8 +132,22 @@ _INTS = {
     "pg_port",
     "partitions",
     "tally_batch_size",
+    "rate_ip_burst",
+    "rate_voter_burst",
+    "otp_attempts",
+    "otp_daily_sends",
 }
-_FLOATS = {"snapshot_interval", "campaign_refresh", "tally_batch_window"}
+_FLOATS = {
+    "snapshot_interval",
+    "campaign_refresh",
+    "tally_batch_window",
+    "rate_ip_per_second",
+    "rate_voter_per_second",
+    "rate_otp_ip_per_minute",
+    "otp_ttl",
+    "otp_resend_interval",
+    "web_token_ttl",
+}
 
 
 def _convert(name: str, raw: str) -> Any:
@@ -136,6 +164,8 @@ def _convert(name: str, raw: str) -> Any:
         return seconds
     if name in ("data_dir", "publish_dir"):
         return Path(raw)
+    if name == "public_base_url" and not raw.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
     if name == "webhooks":
         urls = tuple(u.strip() for u in raw.split(",") if u.strip())
         if any(not u.startswith(("http://", "https://")) for u in urls):
