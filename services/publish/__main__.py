@@ -1,7 +1,9 @@
 """Run the publisher: `votestream publish` (or `python -m services.publish`).
 
-Serves the results API on VOTESTREAM_PUBLISH_PORT. Several may run; one at a time holds the
-publishing lock (a Postgres advisory lock) and writes snapshots, the others only serve.
+Serves the results API, the live stream and the publication page on VOTESTREAM_PUBLISH_PORT.
+Several may run; one at a time holds the publishing lock (services/publish/leader.py) and
+seals snapshots, pushing each to the stream, Kafka `snapshots`, the files in
+VOTESTREAM_PUBLISH_DIR and every VOTESTREAM_WEBHOOKS URL; the others serve and stream.
 """
 
 from __future__ import annotations
@@ -9,19 +11,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import logging
 import os
-from datetime import UTC, datetime
 
-import asyncpg
+import aiohttp
+from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import CollectorRegistry
 
 from services.publish.app import PublishDeps, create_app
 from services.publish.cutoff import KafkaCutoffWriter
+from services.publish.files import FileSink
+from services.publish.kafka_sink import KafkaSnapshotSink
+from services.publish.leader import PublishRound, lead
 from services.publish.metrics import PublishMetrics
+from services.publish.sinks import QueuedSink
 from services.publish.snapshots import Publisher
 from services.publish.store import SnapshotStore
+from services.publish.stream import SnapshotHub, follow
+from services.publish.webhooks import WebhookSink
 from services.runtime.campaigns import CampaignCache, CampaignStore
 from services.runtime.db import connect_pool
 from services.runtime.kafka import make_producer, start_producer
@@ -29,36 +36,23 @@ from services.runtime.logs import setup_logging
 from services.runtime.service import serve_until_stopped
 from services.runtime.settings import Settings
 
-PUBLISHER_LOCK = 7402
-log = logging.getLogger(__name__)
+DRAIN_SECONDS = 5.0  # on stop, how long the sinks may finish what they hold
 
 
-async def lead_and_publish(deps: PublishDeps, publisher: Publisher) -> None:
-    """Waits for the publishing lock, then publishes every interval while holding it."""
-    interval = deps.settings.snapshot_interval
-    async with deps.pool.acquire() as conn:
-        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", PUBLISHER_LOCK):  # noqa: ASYNC110 - the lock is held by another process
-            await asyncio.sleep(interval)
-        while True:
-            for campaign in deps.campaigns.all():
-                try:
-                    snapshot = await publisher.publish(campaign)
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("publishing failed: %s", exc, extra={"campaign": campaign.id})
-                    continue
-                if snapshot is not None:
-                    deps.metrics.snapshots.labels(str(snapshot["final"]).lower()).inc()
-            await _report_ages(deps)
-            await asyncio.sleep(interval)
-
-
-async def _report_ages(deps: PublishDeps) -> None:
-    now = datetime.now(UTC)
-    for campaign in deps.campaigns.all():
-        latest = await deps.store.latest(campaign.id)
-        if latest is not None:
-            age = (now - datetime.fromisoformat(latest["as_of"])).total_seconds()
-            deps.metrics.snapshot_age.labels(campaign.id).set(age)
+def build_sinks(
+    deps: PublishDeps, producer: AIOKafkaProducer, http: aiohttp.ClientSession
+) -> list[QueuedSink]:
+    """One queue and task per channel, so none can hold up another or the publisher."""
+    s = deps.settings
+    failed = deps.metrics.webhook_deliveries.labels("failed")
+    sinks = [
+        QueuedSink("kafka", KafkaSnapshotSink(producer)),
+        QueuedSink("files", FileSink(s.results_dir, deps.campaigns.get, deps.store.timeseries)),
+    ]
+    for number, url in enumerate(s.webhooks, start=1):
+        deliver = WebhookSink(url, s.webhook_secret, http, deps.metrics.webhook_deliveries)
+        sinks.append(QueuedSink(f"webhook-{number}", deliver, on_dropped=lambda _: failed.inc()))
+    return sinks
 
 
 async def run(settings: Settings) -> None:
@@ -66,26 +60,48 @@ async def run(settings: Settings) -> None:
     producer = make_producer(settings.bootstrap)
     campaigns = CampaignCache(CampaignStore(pool), settings.campaign_refresh)
     signing_key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(settings.signing_key))
+    http = aiohttp.ClientSession()
+    sinks: list[QueuedSink] = []
+    tasks: list[asyncio.Task[None]] = []
     try:
         await start_producer(producer)
         await campaigns.start()
         registry = CollectorRegistry()
         store = SnapshotStore(pool)
+        metrics = PublishMetrics.create(registry)
         deps = PublishDeps(
-            settings, pool, store, campaigns, signing_key, PublishMetrics.create(registry), registry
+            settings, pool, store, campaigns, signing_key, metrics, registry, SnapshotHub()
         )
-        publisher = Publisher(store, signing_key, KafkaCutoffWriter(producer))
-        task = asyncio.create_task(lead_and_publish(deps, publisher))
-        try:
-            await serve_until_stopped(create_app(deps), settings.host, settings.publish_port)
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        sinks = build_sinks(deps, producer, http)
+        for sink in sinks:
+            sink.start()
+        cutoff = KafkaCutoffWriter(producer)
+        publisher = Publisher(store, signing_key, cutoff, [deps.hub, *sinks])
+        work = PublishRound(campaigns.all, publisher, store, metrics)
+        follow_every = min(max(settings.snapshot_interval / 2, 0.1), 1.0)
+        tasks = [
+            asyncio.create_task(lead(pool, settings.snapshot_interval, work)),
+            asyncio.create_task(follow(deps.hub, store.newer, follow_every)),
+        ]
+        await serve_until_stopped(create_app(deps), settings.host, settings.publish_port)
     finally:
+        await _stop(tasks, sinks)
+        await http.close()
         await campaigns.stop()
         await producer.stop()
         await pool.close()
+
+
+async def _stop(tasks: list[asyncio.Task[None]], sinks: list[QueuedSink]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(s.drained() for s in sinks)), DRAIN_SECONDS)
+    for sink in sinks:
+        await sink.stop()
 
 
 def main() -> None:

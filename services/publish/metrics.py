@@ -1,10 +1,12 @@
-"""Publish metrics, on an injected registry."""
+"""Publish metrics, on an injected registry; every bounded label value starts at 0."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+WEBHOOK_OUTCOMES = ("delivered", "retried", "failed")
 
 
 @dataclass(frozen=True)
@@ -15,7 +17,7 @@ class PublishMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> PublishMetrics:
-        return cls(
+        metrics = cls(
             snapshots=Counter(
                 "votestream_publish_snapshots", "Snapshots published", ["final"], registry=registry
             ),
@@ -27,8 +29,13 @@ class PublishMetrics:
             ),
             webhook_deliveries=Counter(
                 "votestream_publish_webhook_deliveries",
-                "Webhook deliveries by outcome",
+                "Webhook deliveries by outcome (retried counts each failed attempt retried)",
                 ["outcome"],
                 registry=registry,
             ),
         )
+        for final in ("true", "false"):
+            metrics.snapshots.labels(final)
+        for outcome in WEBHOOK_OUTCOMES:
+            metrics.webhook_deliveries.labels(outcome)
+        return metrics

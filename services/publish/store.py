@@ -69,6 +69,17 @@ class SnapshotStore:
         )
         return [orjson.loads(r["body"]) for r in rows]
 
+    async def newer(self, campaign_id: str, seq: int, limit: int = 10) -> list[dict[str, Any]]:
+        """Snapshots after `seq`, oldest first; at most the newest `limit` of them."""
+        rows = await self.pool.fetch(
+            "SELECT body FROM snapshots WHERE campaign_id = $1 AND seq > $2"
+            " ORDER BY seq DESC LIMIT $3",
+            campaign_id,
+            seq,
+            limit,
+        )
+        return [orjson.loads(r["body"]) for r in reversed(rows)]
+
     async def timeseries(self, campaign_id: str) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT window_start, candidate_id, channel, sum(votes)::bigint AS count FROM tallies"

@@ -1,0 +1,80 @@
+"""One publisher at a time: a Postgres advisory lock decides who seals snapshots.
+
+Any number of publish processes may run; the one holding the lock publishes every interval,
+the others serve reads and wait. If the leader dies its session ends, the lock is released,
+and another takes over and continues the chain from the last stored snapshot. The primary
+key (campaign, seq) and the unique index on the final back the lock up: even two writers
+could never store two snapshots with one seq nor two finals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import asyncpg
+from aiokafka.errors import KafkaError
+
+from services.domain.campaign import Campaign
+from services.publish.metrics import PublishMetrics
+from services.publish.snapshots import Publisher
+from services.publish.store import SnapshotStore
+
+PUBLISHER_LOCK = 7402
+log = logging.getLogger(__name__)
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+async def lead(pool: asyncpg.Pool, interval: float, work: Callable[[], Awaitable[None]]) -> None:
+    """Waits for the lock, then runs `work` every interval for as long as it holds it."""
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", PUBLISHER_LOCK):  # noqa: ASYNC110 - another process holds it
+                    await asyncio.sleep(interval)
+                log.info("publishing lock taken: this process publishes")
+                while True:
+                    await conn.fetchval("SELECT 1")  # still our session, so still our lock
+                    await work()
+                    await asyncio.sleep(interval)
+        except DB_ERRORS as exc:
+            # the lock's session may be gone: start over and take the lock again if free
+            log.warning("publishing lock lost: %s", type(exc).__name__)
+            await asyncio.sleep(interval)
+
+
+class PublishRound:
+    """One round over every campaign: publish what changed, seal what is due, report ages."""
+
+    def __init__(
+        self,
+        campaigns: Callable[[], list[Campaign]],
+        publisher: Publisher,
+        store: SnapshotStore,
+        metrics: PublishMetrics,
+    ) -> None:
+        self.campaigns = campaigns
+        self.publisher = publisher
+        self.store = store
+        self.metrics = metrics
+
+    async def __call__(self) -> None:
+        for campaign in self.campaigns():
+            try:
+                snapshot = await self.publisher.publish(campaign)
+            except (*DB_ERRORS, KafkaError) as exc:
+                log.warning("publishing failed: %s", exc, extra={"campaign": campaign.id})
+                continue
+            if snapshot is not None:
+                self.metrics.snapshots.labels(str(snapshot["final"]).lower()).inc()
+        await self._report_ages()
+
+    async def _report_ages(self) -> None:
+        now = datetime.now(UTC)
+        for campaign in self.campaigns():
+            latest = await self.store.latest(campaign.id)
+            if latest is not None:
+                age = (now - datetime.fromisoformat(latest["as_of"])).total_seconds()
+                self.metrics.snapshot_age.labels(campaign.id).set(age)

@@ -1,0 +1,129 @@
+"""Live snapshots over Server-Sent Events: `GET /v1/campaigns/{id}/stream`.
+
+Every publish process streams, leader or not. The leader hands each snapshot it seals to the
+hub at once (the hub is one of its sinks); every process also follows Postgres for new seqs
+of the campaigns someone is watching, so a reader of a non-leader misses nothing either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 15.0
+SUBSCRIBER_QUEUE = 16
+Newer = Callable[[str, int], Awaitable[list[dict[str, Any]]]]
+
+
+class SnapshotHub:
+    """Fans snapshots out to the streams open per campaign, each seq once."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
+        self._last_seq: dict[str, int] = {}
+
+    def subscribe(self, campaign_id: str) -> asyncio.Queue[dict[str, Any] | None]:
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(SUBSCRIBER_QUEUE)
+        self._subscribers.setdefault(campaign_id, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, campaign_id: str, queue: asyncio.Queue[dict[str, Any] | None]) -> None:
+        queues = self._subscribers.get(campaign_id, set())
+        queues.discard(queue)
+        if not queues:
+            self._subscribers.pop(campaign_id, None)
+
+    def watched(self) -> dict[str, int]:
+        """Campaigns with an open stream, and the last seq sent to them."""
+        return {cid: self._last_seq.get(cid, 0) for cid in self._subscribers}
+
+    async def push(self, snapshot: dict[str, Any]) -> None:
+        self.offer(snapshot)
+
+    def offer(self, snapshot: dict[str, Any]) -> None:
+        cid = snapshot["campaign_id"]
+        if snapshot["seq"] <= self._last_seq.get(cid, 0):
+            return
+        self._last_seq[cid] = snapshot["seq"]
+        for queue in self._subscribers.get(cid, ()):
+            if queue.full():  # a slow reader skips to the newest; it never holds others up
+                queue.get_nowait()
+            queue.put_nowait(snapshot)
+
+    def close(self) -> None:
+        """Ends every open stream (server shutdown)."""
+        for queues in self._subscribers.values():
+            for queue in queues:
+                if queue.full():
+                    queue.get_nowait()
+                queue.put_nowait(None)
+
+
+async def follow(hub: SnapshotHub, newer: Newer, interval: float) -> None:
+    """Offers the hub every snapshot sealed by whichever process leads."""
+    while True:
+        for campaign_id, seq in hub.watched().items():
+            try:
+                for snapshot in await newer(campaign_id, seq):
+                    hub.offer(snapshot)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("following snapshots failed: %s", type(exc).__name__)
+        await asyncio.sleep(interval)
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    deps = request.app["deps"]
+    campaign = deps.campaigns.require(request.match_info["campaign_id"])
+    hub: SnapshotHub = deps.hub
+    queue = hub.subscribe(campaign.id)  # before reading the latest, so nothing falls between
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",  # proxies must pass events on at once
+        }
+    )
+    try:
+        await response.prepare(request)
+        await response.write(b"retry: 3000\n\n")
+        latest = await deps.store.latest(campaign.id)
+        await _relay(response, queue, latest)
+    except ConnectionResetError:
+        pass  # the reader went away
+    finally:
+        hub.unsubscribe(campaign.id, queue)
+    return response
+
+
+async def _relay(
+    response: web.StreamResponse,
+    queue: asyncio.Queue[dict[str, Any] | None],
+    latest: dict[str, Any] | None,
+) -> None:
+    sent = 0
+    if latest is not None:
+        await response.write(_event(latest))
+        sent = latest["seq"]
+    while True:
+        try:
+            snapshot = await asyncio.wait_for(queue.get(), HEARTBEAT_SECONDS)
+        except TimeoutError:
+            await response.write(b": keep-alive\n\n")  # finds readers that are gone
+            continue
+        if snapshot is None:
+            return
+        if snapshot["seq"] > sent:
+            await response.write(_event(snapshot))
+            sent = snapshot["seq"]
+
+
+def _event(snapshot: dict[str, Any]) -> bytes:
+    data = orjson.dumps(snapshot)
+    return b"id: %d\nevent: snapshot\ndata: %s\n\n" % (snapshot["seq"], data)
