@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="verify a snapshot file's hash and signature")
     verify.add_argument("file", type=Path)
     verify.add_argument("--public-key", help="base64 Ed25519 public key (default: ask the API)")
+    from services.loadgen.command import add_arguments as loadgen_arguments
+
+    loadgen_arguments(sub.add_parser("loadgen", help="drive a running system with real traffic"))
     return parser
 
 
@@ -54,6 +57,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from services.runtime.supervisor import up
 
         return up(dict(os.environ), args.demo, args.duration)
+    if args.command == "loadgen":
+        from services.loadgen.command import run as loadgen
+
+        return loadgen(args)
     if args.command in ("ingest", "tally", "publish"):
         module = __import__(f"services.{args.command}.__main__", fromlist=["main"])
         sys.argv = [sys.argv[0], "worker"] if args.command == "tally" else sys.argv[:1]

@@ -1,0 +1,1 @@
+"""`votestream loadgen`: realistic mixed-channel traffic against a running system."""

@@ -1,0 +1,146 @@
+"""`votestream loadgen`: arguments, one run, the report and its exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from services.domain.campaign import Campaign, parse_campaign, parse_duration
+from services.loadgen.channels import Channel, WebChannel
+from services.loadgen.driver import Driver, Stats
+from services.loadgen.progress import show_progress
+from services.loadgen.report import report, summary
+from services.loadgen.totals import Results
+from services.loadgen.traffic import Mix, Traffic
+from services.runtime.settings import Settings
+
+CHANNELS = ("web", "wechat", "kiosk")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--campaign", required=True, help="an open campaign's id")
+    parser.add_argument("--target-ingest", help="ingest base URL (default: from settings)")
+    parser.add_argument("--target-publish", help="publish base URL (default: from settings)")
+    load = parser.add_mutually_exclusive_group()
+    load.add_argument("--rate", type=float, help="open loop: requests per second offered")
+    load.add_argument("--concurrency", type=int, help="closed loop: clients (default 16)")
+    parser.add_argument("--duration", default="10s", type=_seconds, help="e.g. 30s, 2m")
+    parser.add_argument("--channels", default="web", help="comma-separated: web,wechat,kiosk")
+    parser.add_argument("--duplicate-rate", type=float, default=0.05, help="retried ballots")
+    parser.add_argument("--repeat-rate", type=float, default=0.05, help="voters over the limit")
+    parser.add_argument("--invalid-rate", type=float, default=0.02, help="junk requests")
+    parser.add_argument("--seed", type=int, default=2021)
+    parser.add_argument("--max-inflight", type=int, default=2000, help="open-loop client cap")
+    parser.add_argument("--settle-timeout", type=float, default=60.0, help="wait for totals")
+    parser.add_argument("--no-check", action="store_true", help="skip the published totals")
+    parser.add_argument("--json", type=Path, help="also write the summary as JSON here")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return parse_duration(text).total_seconds()
+
+
+def run(args: argparse.Namespace) -> int:
+    channels = tuple(c.strip() for c in args.channels.split(",") if c.strip())
+    unknown = [c for c in channels if c not in CHANNELS]
+    if unknown or not channels:
+        print(f"loadgen: unknown channel(s) {unknown}; choose from {CHANNELS}", file=sys.stderr)
+        return 2
+    result = asyncio.run(_run(args, Settings.from_env(os.environ), channels))
+    print(report(result))
+    if args.json:
+        args.json.write_bytes(orjson.dumps(summary(result), option=orjson.OPT_INDENT_2))
+    return 0 if result["ok"] else 1
+
+
+async def _run(args: argparse.Namespace, settings: Settings, names: tuple[str, ...]) -> Any:
+    ingest = args.target_ingest or f"http://{settings.host}:{settings.ingest_port}"
+    publish = args.target_publish or f"http://{settings.host}:{settings.publish_port}"
+    limit = args.concurrency or args.max_inflight if args.rate else args.concurrency or 16
+    connector = aiohttp.TCPConnector(limit=limit, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+        campaign = await _campaign(http, ingest, args.campaign)
+        channels = build_channels(names, campaign, ingest, settings)
+        mix = Mix(names, args.duplicate_rate, args.repeat_rate, args.invalid_rate)
+        traffic = Traffic(campaign, mix, secrets.token_hex(4), args.seed)
+        results = Results(http, publish, campaign.id)
+        baseline = await results.latest()
+        driver = Driver(http, channels, Stats())
+        progress = None if args.quiet else asyncio.create_task(show_progress(driver, args.duration))
+        started = asyncio.get_running_loop().time()
+        try:
+            if args.rate:
+                rate = args.rate / traffic.shots_per_session
+                await driver.open_loop(traffic.sessions(), rate, args.duration, args.max_inflight)
+            else:
+                await driver.closed_loop(traffic.sessions(), args.concurrency or 16, args.duration)
+        finally:
+            driver.stats.seconds = asyncio.get_running_loop().time() - started
+            if progress is not None:
+                progress.cancel()
+                print(file=sys.stderr)
+        expected = baseline + driver.stats.own.tally
+        published, waited = (expected, 0.0)
+        if not args.no_check:
+            published, waited = await results.settle(expected, args.settle_timeout)
+    return _outcome(args, campaign, driver.stats, expected, published, waited)
+
+
+def _outcome(
+    args: argparse.Namespace,
+    campaign: Campaign,
+    stats: Stats,
+    expected: Any,
+    published: Any,
+    waited: float,
+) -> dict[str, Any]:
+    differences = [] if args.no_check else expected.differences(published)
+    clean = not stats.unexpected and not stats.lost and not stats.own.uncertain
+    mode = f"open loop {args.rate:g}/s" if args.rate else f"closed loop {args.concurrency or 16}"
+    return {
+        "campaign": campaign.id,
+        "mode": mode,
+        "stats": stats,
+        "expected": expected,
+        "published": published,
+        "waited": waited,
+        "differences": differences,
+        "checked": not args.no_check,
+        "ok": clean and not differences,
+    }
+
+
+async def _campaign(http: aiohttp.ClientSession, ingest: str, campaign_id: str) -> Campaign:
+    async with http.get(f"{ingest}/v1/campaigns/{campaign_id}") as response:
+        if response.status != 200:
+            raise SystemExit(f"loadgen: campaign {campaign_id}: HTTP {response.status}")
+        return parse_campaign(await response.json())
+
+
+def build_channels(
+    names: tuple[str, ...], campaign: Campaign, ingest: str, settings: Settings
+) -> dict[str, Channel]:
+    made: dict[str, Channel] = {}
+    for name in names:
+        if name == "web":
+            if not settings.web_jwt_secret:
+                raise SystemExit(
+                    "loadgen: VOTESTREAM_WEB_JWT_SECRET is not set (nor in the data dir)"
+                )
+            made[name] = WebChannel(ingest, campaign.id, settings.web_jwt_secret)
+        else:
+            raise SystemExit(f"loadgen: the {name} channel is not built into the loadgen yet")
+    return made

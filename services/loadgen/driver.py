@@ -1,0 +1,115 @@
+"""Sends the traffic: open loop (a target rate, latency measured from the intended send time,
+so a slow server cannot hide its queue) or closed loop (a fixed number of busy clients)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from services.loadgen.channels import RETRYABLE, Channel
+from services.loadgen.histogram import Latencies
+from services.loadgen.totals import OwnCount
+from services.loadgen.traffic import Shot
+
+ATTEMPTS = 4  # a client retries a 503/429 or a dropped connection, same ballot_id
+BACKOFF = 0.2
+
+
+@dataclass
+class Stats:
+    sent: int = 0  # shots (a shot's retries are not new shots)
+    answered: int = 0  # with the status the shot expects
+    accepted: int = 0  # ballots answered 202 (or the channel's "taken")
+    retries: int = 0
+    lost: int = 0  # no usable answer after every attempt
+    dropped: int = 0  # open loop: not sent, the client had too many in flight
+    unexpected: Counter[int] = field(default_factory=Counter)
+    latency: dict[str, Latencies] = field(default_factory=dict)
+    own: OwnCount = field(default_factory=OwnCount)
+    seconds: float = 0.0
+
+    def latencies(self, channel: str) -> Latencies:
+        if channel not in self.latency:
+            self.latency[channel] = Latencies()
+        return self.latency[channel]
+
+
+class Driver:
+    def __init__(
+        self, http: aiohttp.ClientSession, channels: dict[str, Channel], stats: Stats
+    ) -> None:
+        self.http, self.channels, self.stats = http, channels, stats
+        self.inflight = 0
+
+    async def open_loop(
+        self, sessions: Iterator[list[Shot]], session_rate: float, seconds: float, limit: int
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Task[None]] = set()
+        start = due = loop.time()
+        while due < start + seconds:
+            shots = next(sessions)
+            if self.inflight >= limit:
+                self.stats.dropped += len(shots)
+            else:
+                task = asyncio.create_task(self.session(shots, due))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            due += 1 / session_rate
+            await asyncio.sleep(max(0.0, due - loop.time()))
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def closed_loop(
+        self, sessions: Iterator[list[Shot]], clients: int, seconds: float
+    ) -> None:
+        end = time.monotonic() + seconds
+
+        async def client() -> None:
+            while time.monotonic() < end:
+                await self.session(next(sessions), asyncio.get_running_loop().time())
+
+        await asyncio.gather(*(client() for _ in range(clients)))
+
+    async def session(self, shots: list[Shot], due: float) -> None:
+        """A voter's shots in order; a lost ballot ends the session (what follows it would
+        depend on a fate nobody knows)."""
+        self.inflight += 1
+        try:
+            for shot in shots:
+                if not await self.fire(shot, due):
+                    return
+                due = asyncio.get_running_loop().time()
+        finally:
+            self.inflight -= 1
+
+    async def fire(self, shot: Shot, due: float) -> bool:
+        channel, stats = self.channels[shot.channel], self.stats
+        stats.sent += 1
+        for attempt in range(ATTEMPTS):
+            try:
+                status = await channel.send(self.http, shot)
+            except (aiohttp.ClientError, TimeoutError):
+                status = 0
+            if status and status not in RETRYABLE:
+                stats.latencies(shot.channel).record(asyncio.get_running_loop().time() - due)
+                return self._answered(channel, shot, status)
+            stats.retries += 1
+            await asyncio.sleep(BACKOFF * 2**attempt)
+        stats.lost += 1
+        stats.own.lost(shot)
+        return False
+
+    def _answered(self, channel: Channel, shot: Shot, status: int) -> bool:
+        if status != channel.expected(shot):
+            self.stats.unexpected[status] += 1
+            return not shot.accepted
+        self.stats.answered += 1
+        self.stats.accepted += shot.accepted
+        self.stats.own.answered(shot)
+        return True
