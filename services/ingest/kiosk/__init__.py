@@ -1,0 +1,1 @@
+"""The kiosk channel: signed, hash-chained batches from registered offline kiosks."""

@@ -1,0 +1,141 @@
+"""Taking a kiosk batch: authenticate the device, replay or judge, publish, answer once.
+
+200 is answered only after the broker has every accepted ballot of the batch; if it cannot
+take them, the answer is 503 and nothing is stored, so the kiosk sends the same batch again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from services.domain.errors import (
+    ConflictError,
+    UnauthorizedError,
+    UnavailableError,
+    VotestreamError,
+)
+from services.ingest.ballots import BallotDesk
+from services.ingest.kiosk.ballots import campaign_id_of, kiosk_ballot
+from services.ingest.kiosk.batch import KioskBatch
+from services.ingest.kiosk.chain import ChainBreak, StaleSeqError, check_chain
+from services.ingest.kiosk.ledger import KioskLedger, LockedDevice, StoredBatch
+from services.ingest.kiosk.registry import Device, PostgresKioskRegistry
+from services.ingest.kiosk.signature import check_signature, check_timestamp, parse_public_key
+from services.ingest.metrics import IngestMetrics
+from services.runtime.campaigns import CampaignCache
+
+
+@dataclass
+class KioskUploads:
+    registry: PostgresKioskRegistry
+    ledger: KioskLedger
+    desk: BallotDesk
+    campaigns: CampaignCache
+    identity_key: bytes
+    metrics: IngestMetrics
+
+    async def authenticate(self, headers: Mapping[str, str], body: bytes, now: datetime) -> str:
+        """The device id, once its registration, the timestamp and the signature check out."""
+        device = await self._device(headers.get("X-Kiosk-Id", ""))
+        timestamp = headers.get("X-Kiosk-Timestamp")
+        check_timestamp(timestamp, now)
+        assert timestamp is not None
+        key = parse_public_key(device.public_key)
+        check_signature(key, headers.get("X-Kiosk-Signature"), timestamp, body)
+        return device.device_id
+
+    async def _device(self, device_id: str) -> Device:
+        device = await self.registry.get(device_id) if device_id else None
+        if device is None:
+            raise UnauthorizedError("unknown kiosk", code="unknown_device")
+        if device.revoked:
+            raise UnauthorizedError("this kiosk is revoked", code="device_revoked")
+        return device
+
+    async def take(self, device_id: str, batch: KioskBatch, now: datetime) -> tuple[bytes, bool]:
+        """(answer, replayed); raises the refusal (401, 409, 503) otherwise."""
+        stale: StaleSeqError | None = None
+        async with self.ledger.locked(device_id) as locked:
+            if locked.device is None or locked.device.revoked:
+                raise UnauthorizedError("this kiosk is revoked", code="device_revoked")
+            stored = await locked.stored(batch.batch_id)
+            if stored is not None:
+                return _replayed(stored, device_id, batch), True
+            try:
+                breaks = check_chain(locked.device.chain, batch.seq, batch.prev_hash)
+            except StaleSeqError as exc:
+                await locked.record_breaks(batch.batch_id, [exc.chain_break])
+                stale, breaks = exc, [exc.chain_break]
+            else:
+                answer = await self._answer(locked, device_id, batch, breaks, now)
+        self._count_breaks(breaks)  # committed: the breaks are on record
+        if stale is not None:
+            raise stale
+        return answer, False
+
+    async def _answer(
+        self,
+        locked: LockedDevice,
+        device_id: str,
+        batch: KioskBatch,
+        breaks: list[ChainBreak],
+        now: datetime,
+    ) -> bytes:
+        results = await self._judge_all(device_id, batch, now)
+        answer = orjson.dumps({"batch_id": str(batch.batch_id), "results": results})
+        await locked.record_breaks(batch.batch_id, breaks)
+        await locked.accept(batch, answer, sum(r["status"] == "accepted" for r in results))
+        return answer
+
+    async def _judge_all(
+        self, device_id: str, batch: KioskBatch, now: datetime
+    ) -> list[dict[str, Any]]:
+        """Publishes all accepted ballots at once and waits for every ack."""
+        outcomes = await asyncio.gather(
+            *(self._judge(device_id, batch, entry, now) for entry in batch.ballots),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # the broker failed (or a bug): no answer is stored
+        return [o for o in outcomes if not isinstance(o, BaseException)]
+
+    async def _judge(
+        self, device_id: str, batch: KioskBatch, entry: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {"ballot_id": str(entry["ballot_id"])}
+        try:
+            campaign = self.campaigns.require(campaign_id_of(entry))
+            ballot = kiosk_ballot(
+                entry,
+                campaign,
+                identity_key=self.identity_key,
+                device_id=device_id,
+                batch_id=batch.batch_id,
+                received_at=now,
+            )
+            await self.desk.cast(campaign, ballot, client_id=True)
+        except UnavailableError:
+            raise
+        except VotestreamError as exc:
+            self.metrics.requests.labels("kiosk", "rejected").inc()
+            self.metrics.rejections.labels("kiosk", exc.code).inc()
+            return {**result, "status": "rejected", "reason": exc.code}
+        self.metrics.requests.labels("kiosk", "accepted").inc()
+        return {**result, "status": "accepted", "reason": None}
+
+    def _count_breaks(self, breaks: list[ChainBreak]) -> None:
+        for chain_break in breaks:
+            self.metrics.kiosk_chain_breaks.labels(chain_break.kind).inc()
+
+
+def _replayed(stored: StoredBatch, device_id: str, batch: KioskBatch) -> bytes:
+    if stored.device_id != device_id or stored.body_hash != batch.body_hash:
+        raise ConflictError("this batch_id was used for another batch", code="batch_id_reused")
+    return stored.answer
