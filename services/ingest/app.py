@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from services.ingest import admin, public
 from services.ingest.ballots import BallotDesk
 from services.ingest.channels import web as web_channel
+from services.ingest.kiosk import routes as kiosk_routes
 from services.ingest.metrics import IngestMetrics
 from services.ingest.voters import TokenVerifier
 from services.runtime.campaigns import CampaignCache, CampaignStore
@@ -40,7 +41,7 @@ class IngestDeps:
 def create_app(deps: IngestDeps) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
     app["deps"] = deps
-    for module in (web_channel, admin, public):
+    for module in (web_channel, admin, public, kiosk_routes):
         module.register(app)
 
     async def ready() -> bool:
