@@ -17,6 +17,7 @@ class IngestMetrics:
     rejections: Counter
     kiosk_batches: Counter
     kiosk_chain_breaks: Counter
+    wechat_messages: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> IngestMetrics:
@@ -49,6 +50,12 @@ class IngestMetrics:
             kiosk_chain_breaks=Counter(
                 "votestream_kiosk_chain_breaks",
                 "Kiosk hash-chain gaps and forks",
+                ["kind"],
+                registry=registry,
+            ),
+            wechat_messages=Counter(
+                "votestream_wechat_messages",
+                "WeChat messages by kind (vote, list, results, help, switch, event, retry, other)",
                 ["kind"],
                 registry=registry,
             ),
