@@ -17,6 +17,7 @@ class IngestMetrics:
     rejections: Counter
     kiosk_batches: Counter
     kiosk_chain_breaks: Counter
+    otp_requests: Counter
     wechat_messages: Counter
 
     @classmethod
@@ -51,6 +52,12 @@ class IngestMetrics:
                 "votestream_kiosk_chain_breaks",
                 "Kiosk hash-chain gaps and forks",
                 ["kind"],
+                registry=registry,
+            ),
+            otp_requests=Counter(
+                "votestream_otp_requests",
+                "Phone login requests by step (send, verify) and outcome (ok or error code)",
+                ["step", "outcome"],
                 registry=registry,
             ),
             wechat_messages=Counter(
