@@ -14,6 +14,7 @@ from services.ingest.channels import web as web_channel
 from services.ingest.kiosk import routes as kiosk_routes
 from services.ingest.metrics import IngestMetrics
 from services.ingest.voters import TokenVerifier
+from services.ingest.wechat import routes as wechat_routes
 from services.runtime.campaigns import CampaignCache, CampaignStore
 from services.runtime.health import add_health_routes
 from services.runtime.http import errors_as_json
@@ -41,7 +42,7 @@ class IngestDeps:
 def create_app(deps: IngestDeps) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
     app["deps"] = deps
-    for module in (web_channel, admin, public, kiosk_routes):
+    for module in (web_channel, admin, public, kiosk_routes, wechat_routes):
         module.register(app)
 
     async def ready() -> bool:
