@@ -30,9 +30,10 @@ class Tally:
         return self.counted == other.counted and +self.rejected == +other.rejected
 
     def differences(self, published: Tally) -> list[str]:
+        keys = sorted(set(self.votes) | set(published.votes))
         out = [
-            f"{cand}/{ch}: expected {n}, published {published.votes[(cand, ch)]}"
-            for (cand, ch), n in sorted((self.votes | published.votes).items())
+            f"{cand}/{ch}: expected {self.votes[(cand, ch)]}, published {published.votes[(cand, ch)]}"
+            for cand, ch in keys
             if self.votes[(cand, ch)] != published.votes[(cand, ch)]
         ]
         if self.counted != published.counted:

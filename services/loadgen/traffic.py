@@ -81,9 +81,7 @@ class Traffic:
         c = self.campaign
         count = self.rng.randint(c.min_selections, c.max_selections)
         picks = tuple(self.rng.sample(self.candidates, count))
-        return Shot(
-            kind, channel, voter, uuid.UUID(int=self.rng.getrandbits(128), version=4), picks
-        )
+        return Shot(kind, channel, voter, uuid.uuid4(), picks)
 
     def _junk(self, channel: str, voter: str) -> Shot:
         if self.rng.random() < 0.5:
