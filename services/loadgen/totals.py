@@ -31,10 +31,11 @@ class Tally:
 
     def differences(self, published: Tally) -> list[str]:
         keys = sorted(set(self.votes) | set(published.votes))
+        mine, theirs = self.votes, published.votes
         out = [
-            f"{cand}/{ch}: expected {self.votes[(cand, ch)]}, published {published.votes[(cand, ch)]}"
-            for cand, ch in keys
-            if self.votes[(cand, ch)] != published.votes[(cand, ch)]
+            f"{key[0]}/{key[1]}: expected {mine[key]}, published {theirs[key]}"
+            for key in keys
+            if mine[key] != theirs[key]
         ]
         if self.counted != published.counted:
             out.append(f"ballots counted: expected {self.counted}, published {published.counted}")
