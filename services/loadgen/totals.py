@@ -40,9 +40,9 @@ class Tally:
         if self.counted != published.counted:
             out.append(f"ballots counted: expected {self.counted}, published {published.counted}")
         for reason in sorted(set(+self.rejected) | set(+published.rejected)):
-            mine, theirs = self.rejected[reason], published.rejected[reason]
-            if mine != theirs:
-                out.append(f"rejected {reason}: expected {mine}, published {theirs}")
+            expected, seen = self.rejected[reason], published.rejected[reason]
+            if expected != seen:
+                out.append(f"rejected {reason}: expected {expected}, published {seen}")
         return out
 
     @classmethod
