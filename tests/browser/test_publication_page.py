@@ -190,6 +190,7 @@ async def test_static_page_reads_latest_json_beside_it(page: Page, fake: FakeVot
         await expect(results.hash).to_have_text(snapshot["hash"])
         await expect(page.locator("#title")).to_have_text(fake.campaign["title"])
         assert await results.order() == expected_order(fake)
+        await expect(page.locator("#minutes")).to_be_hidden()  # no timeseries.json here
 
 
 async def test_static_file_opened_from_disk_shows_the_embedded_snapshot(

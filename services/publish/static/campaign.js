@@ -121,6 +121,8 @@
     var url = state.mode === 'static' ? 'timeseries.json' : apiPath('/timeseries');
     try {
       var data = await getJSON(url);
+      // The publisher may not write timeseries.json next to a static page: hide the chart then.
+      $('minutes').hidden = !data && state.mode === 'static';
       state.series = data ? data.series || [] : [];
     } catch (e) {
       return; // keep the last chart; the next snapshot tries again
@@ -172,6 +174,7 @@
     box.setAttribute('data-state', kind);
     box.className = 'status status--' + kind;
     $('status-text').textContent = text;
+    $('status-link').hidden = kind !== 'final';
   }
 
   function showNoResults() {
@@ -275,9 +278,11 @@
     line.appendChild(barSvg(c, max));
     line.appendChild(el('span', 'votes', fmt(c.votes) + ' 票'));
     li.appendChild(line);
-    li.appendChild(el('p', 'split', channelSplit(c).map(function (s) {
-      return s.name + ' ' + fmt(s.n);
-    }).join(' · ')));
+    if (c.votes) {
+      li.appendChild(el('p', 'split', channelSplit(c).map(function (s) {
+        return s.name + ' ' + fmt(s.n);
+      }).join(' · ')));
+    }
     return li;
   }
 
