@@ -32,6 +32,20 @@ def _parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="verify a snapshot file's hash and signature")
     verify.add_argument("file", type=Path)
     verify.add_argument("--public-key", help="base64 Ed25519 public key (default: ask the API)")
+    kiosk = sub.add_parser("kiosk", help="kiosk devices and the kiosk agent").add_subparsers(
+        dest="action", required=True
+    )
+    register = kiosk.add_parser("register", help="register a device's public key")
+    register.add_argument("device_id")
+    register.add_argument("--public-key", required=True, type=Path, help="the keygen .pub file")
+    kiosk.add_parser("revoke", help="revoke a device for good").add_argument("device_id")
+    kiosk.add_parser("list", help="devices and their batch chains")
+    kiosk.add_parser("keygen", help="write a device key pair").add_argument(
+        "--out", required=True, type=Path
+    )
+    from services.kiosk_agent.commands import add_agent_arguments
+
+    add_agent_arguments(kiosk.add_parser("agent", help="run the agent on a kiosk"))
     from services.loadgen.command import add_arguments as loadgen_arguments
 
     loadgen_arguments(sub.add_parser("loadgen", help="drive a running system with real traffic"))
@@ -66,6 +80,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         sys.argv = [sys.argv[0], "worker"] if args.command == "tally" else sys.argv[:1]
         module.main()
         return 0
+    if args.command == "kiosk" and args.action in ("keygen", "agent"):
+        from services.kiosk_agent.commands import run_kiosk_command
+
+        return run_kiosk_command(args)
+    if args.command == "kiosk":
+        from services.ingest.kiosk.commands import run_registry_command
+
+        return asyncio.run(run_registry_command(args))
     from services import operator
 
     if args.command == "campaign":
