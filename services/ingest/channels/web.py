@@ -1,9 +1,15 @@
-"""The web channel: ballots cast with a voter token from the site's own login."""
+"""The web channel: ballots cast with a voter token from the site's own login or phone login.
+
+Routes: POST /v1/campaigns/{id}/ballots, POST /v1/otp, POST /v1/otp/verify. Rate limits
+(ratelimit.py) apply per client IP prefix before anything else, then per voter.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,14 +18,31 @@ from aiohttp import web
 from services.domain.ballot import Ballot
 from services.domain.errors import MalformedError, VotestreamError
 from services.ingest.ballots import parse_ballot_id
+from services.ingest.otp import PhoneLogin
+from services.ingest.ratelimit import WebLimits
+from services.ingest.sms import sender_from_settings
 from services.ingest.voters import token_voter_key
 from services.runtime.http import client_prefix, json_response, read_json
 
 MAX_BALLOT_BYTES = 8 * 1024
+MAX_LOGIN_BYTES = 1024
+MAX_IDEMPOTENCY_KEY = 255
+# Idempotency-Key values that are not UUIDs name a ballot per campaign and voter.
+IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1d3c5e-8f0b-4d7a-9a52-0c7e1b2d4f60")
+
+LIMITS = web.AppKey("web_limits", WebLimits)
+LOGIN = web.AppKey("phone_login", PhoneLogin)
 
 
 def register(app: web.Application) -> None:
+    deps = app["deps"]
+    app[LIMITS] = WebLimits.from_settings(deps.settings)
+    app[LOGIN] = PhoneLogin(
+        deps.pool, deps.settings, deps.tokens, sender_from_settings(deps.settings)
+    )
     app.router.add_post("/v1/campaigns/{campaign_id}/ballots", cast_ballot)
+    app.router.add_post("/v1/otp", send_code)
+    app.router.add_post("/v1/otp/verify", verify_code)
 
 
 async def cast_ballot(request: web.Request) -> web.Response:
@@ -27,11 +50,15 @@ async def cast_ballot(request: web.Request) -> web.Response:
     started = time.perf_counter()
     channel = "web"
     try:
+        limits = request.app[LIMITS]
+        limits.per_ip.require(client_prefix(request), "from your network")
         token = deps.tokens.verify(request.headers.get("Authorization"))
         channel = token.channel
         campaign = deps.campaigns.require(request.match_info["campaign_id"])
+        key = token_voter_key(deps.identity_key, campaign.id, token)
+        limits.per_voter.require(key, "from this voter")
         body = await read_json(request, MAX_BALLOT_BYTES)
-        ballot_id = parse_ballot_id(body.get("ballot_id") or request.headers.get("Idempotency-Key"))
+        ballot_id = _ballot_id(body, request.headers.get("Idempotency-Key"), campaign.id, key)
         now = datetime.now(UTC)
         meta: dict[str, Any] = {"ip_prefix": client_prefix(request)}
         if token.issued_at:
@@ -40,7 +67,7 @@ async def cast_ballot(request: web.Request) -> web.Response:
             ballot_id=ballot_id or uuid.uuid4(),
             campaign_id=campaign.id,
             channel=channel,
-            voter_key=token_voter_key(deps.identity_key, campaign.id, token),
+            voter_key=key,
             selections=_selections(body),
             cast_at=now,
             received_at=now,
@@ -58,6 +85,33 @@ async def cast_ballot(request: web.Request) -> web.Response:
     return json_response(answer, status=202)
 
 
+def _ballot_id(
+    body: dict[str, Any], header: str | None, campaign_id: str, voter_key: str
+) -> uuid.UUID | None:
+    """The client's ballot_id, from the body or the Idempotency-Key header (both: must agree)."""
+    from_body = parse_ballot_id(body.get("ballot_id"))
+    if header is None:
+        return from_body
+    from_header = _idempotency_id(header.strip(), campaign_id, voter_key)
+    if from_body is not None and from_body != from_header:
+        raise MalformedError(
+            "Idempotency-Key and ballot_id name different ballots", code="idempotency_conflict"
+        )
+    return from_header
+
+
+def _idempotency_id(key: str, campaign_id: str, voter_key: str) -> uuid.UUID:
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise MalformedError(
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
+            code="bad_idempotency_key",
+        )
+    try:
+        return uuid.UUID(key)
+    except ValueError:
+        return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{campaign_id}:{voter_key}:{key}")
+
+
 def _selections(body: dict[str, Any]) -> tuple[str, ...]:
     raw = body.get("selections")
     if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
@@ -71,3 +125,39 @@ def _outcome(exc: VotestreamError) -> str:
     if exc.status == 503:
         return "unavailable"
     return "rejected" if exc.status < 500 else "error"
+
+
+async def send_code(request: web.Request) -> web.Response:
+    async with _login_step(request, "send") as body:
+        answer = await request.app[LOGIN].send_code(_text(body, "phone"))
+    return json_response(answer, status=202)
+
+
+async def verify_code(request: web.Request) -> web.Response:
+    async with _login_step(request, "verify") as body:
+        answer = await request.app[LOGIN].verify(_text(body, "phone"), _text(body, "code"))
+    return json_response(answer)
+
+
+@contextlib.asynccontextmanager
+async def _login_step(request: web.Request, step: str) -> AsyncIterator[dict[str, Any]]:
+    """Limits a login request per network, reads its body, and counts its outcome."""
+    outcome = "error"
+    try:
+        request.app[LIMITS].otp_per_ip.require(
+            client_prefix(request), "for phone login from your network"
+        )
+        yield await read_json(request, MAX_LOGIN_BYTES)
+        outcome = "ok"
+    except VotestreamError as exc:
+        outcome = exc.code  # a fixed set of codes: bounded label values
+        raise
+    finally:
+        request.app["deps"].metrics.otp_requests.labels(step, outcome).inc()
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise MalformedError(f"{name} must be a non-empty string", code=f"bad_{name}")
+    return value

@@ -1,0 +1,81 @@
+"""Documents the ingest port serves: the H5 vote page, its QR codes and the OpenAPI document.
+
+The QR code encodes the page's public URL: VOTESTREAM_PUBLIC_BASE_URL when set (set it in
+production: behind a proxy the request's own host is not what voters should scan),
+otherwise the scheme and Host of the request.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from importlib.resources import files
+from urllib.parse import quote
+
+import segno
+from aiohttp import web
+
+from services.ingest.vote_page import render_vote_page
+
+OPENAPI = "openapi.ingest.json"
+# Inline CSS and JS (one response for weak connections), everything else only from here.
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+        "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+QR_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
+
+
+def register(app: web.Application) -> None:
+    app.router.add_get("/vote/{campaign_id}", vote_page)
+    app.router.add_get("/vote/{campaign_id}/qr.svg", qr_code)
+    app.router.add_get("/vote/{campaign_id}/qr.png", qr_code)
+    app.router.add_get("/openapi.json", openapi_document)
+
+
+async def vote_page(request: web.Request) -> web.Response:
+    """The page; for an unknown campaign the same page with 404 (it then says so itself)."""
+    known = request.app["deps"].campaigns.get(request.match_info["campaign_id"]) is not None
+    return web.Response(
+        body=render_vote_page(),
+        status=200 if known else 404,
+        content_type="text/html",
+        charset="utf-8",
+        headers=PAGE_HEADERS,
+    )
+
+
+def vote_url(request: web.Request, campaign_id: str) -> str:
+    base = request.app["deps"].settings.public_base_url or f"{request.scheme}://{request.host}"
+    return f"{base.rstrip('/')}/vote/{quote(campaign_id, safe='')}"
+
+
+async def qr_code(request: web.Request) -> web.Response:
+    campaign = request.app["deps"].campaigns.require(request.match_info["campaign_id"])
+    kind = request.path.rsplit(".", 1)[1]
+    return web.Response(
+        body=qr_bytes(vote_url(request, campaign.id), kind),
+        content_type=QR_TYPES[kind],
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def qr_bytes(url: str, kind: str) -> bytes:
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind=kind, scale=8, border=4)
+    return out.getvalue()
+
+
+@functools.cache
+def openapi_bytes() -> bytes:
+    return files("schemas").joinpath(OPENAPI).read_bytes()
+
+
+async def openapi_document(_: web.Request) -> web.Response:
+    return web.Response(body=openapi_bytes(), content_type="application/json")
