@@ -8,7 +8,7 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from services.ingest import admin, public
+from services.ingest import admin, pages, public
 from services.ingest.ballots import BallotDesk
 from services.ingest.channels import web as web_channel
 from services.ingest.kiosk import routes as kiosk_routes
@@ -42,7 +42,7 @@ class IngestDeps:
 def create_app(deps: IngestDeps) -> web.Application:
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
     app["deps"] = deps
-    for module in (web_channel, admin, public, kiosk_routes, wechat_routes):
+    for module in (web_channel, admin, public, pages, kiosk_routes, wechat_routes):
         module.register(app)
 
     async def ready() -> bool:
