@@ -17,6 +17,7 @@ from services.runtime.health import add_health_routes
 from services.runtime.logs import setup_logging
 from services.runtime.settings import Settings
 from services.tally.app import Tally, create_faust_app, register_agent
+from services.tally.lag import register_lag_reporter
 from services.tally.metrics import TallyMetrics
 
 
@@ -25,6 +26,7 @@ def build(settings: Settings) -> tuple[faust.App, Tally]:
     app = create_faust_app(settings)
     tally = Tally(settings, TallyMetrics.create(registry))
     register_agent(app, tally)
+    register_lag_reporter(app, settings, tally.metrics.lag)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **_: Any) -> None:
@@ -50,7 +52,11 @@ def main() -> None:
     setup_logging("tally")
     settings = Settings.from_env(os.environ)
     app, _ = build(settings)
-    worker = faust.Worker(app, loglevel="warn", quiet=True, redirect_stdouts=False)
+    # Keep the JSON logs setup_logging installed, and no terminal spinner in the log file.
+    worker = faust.Worker(
+        app, loglevel="warn", quiet=True, redirect_stdouts=False, override_logging=False
+    )
+    worker.spinner = None
     worker.execute_from_commandline()
 
 
