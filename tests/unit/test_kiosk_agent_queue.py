@@ -1,0 +1,95 @@
+"""The kiosk's SQLite queue: idempotent casts, a hash-chained batch sequence that survives
+reopening, the kiosk's own record, and no raw phone or ID number anywhere in it."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+
+from services.kiosk_agent.identity import voter_ref
+from services.kiosk_agent.queue import BallotIdTakenError, KioskQueue
+
+PHONE = "+8613800138000"
+
+
+def queue_with(path: Path, n: int) -> tuple[KioskQueue, list[str]]:
+    queue = KioskQueue(path)
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    for i, ballot_id in enumerate(ids):
+        queue.cast("camp", voter_ref(f"1380013{i:04d}"), ["c01", "c02"], ballot_id)
+    return queue, ids
+
+
+def test_voter_ref_is_the_sha256_of_the_canonical_number() -> None:
+    assert voter_ref("138 0013-8000") == voter_ref(PHONE)
+    assert voter_ref(PHONE) == hashlib.sha256(PHONE.encode()).hexdigest()
+    assert voter_ref("37030319900101123x") == voter_ref("37030319900101123X")
+    with pytest.raises(ValueError, match="phone number or an ID"):
+        voter_ref("hello!")
+
+
+def test_casting_the_same_ballot_id_again_queues_it_once(tmp_path: Path) -> None:
+    queue = KioskQueue(tmp_path / "q.db")
+    ballot_id = str(uuid.uuid4())
+    assert queue.cast("camp", voter_ref(PHONE), ["c01"], ballot_id) is True
+    assert queue.cast("camp", voter_ref(PHONE), ["c01"], ballot_id) is False
+    with pytest.raises(BallotIdTakenError):
+        queue.cast("camp", voter_ref(PHONE), ["c02"], ballot_id)
+    assert queue.summary()["ballots"] == {"queued": 1}
+
+
+def test_batches_are_chained_and_a_pending_batch_is_sent_again_unchanged(tmp_path: Path) -> None:
+    queue, ids = queue_with(tmp_path / "q.db", 5)
+    first = queue.next_batch(3)
+    assert first is not None and first.seq == 1
+    assert queue.next_batch(3) == first  # unanswered: the same bytes again
+    queue.close()
+    reopened = KioskQueue(tmp_path / "q.db")  # as after a crash
+    assert reopened.next_batch(3) == first
+    doc = orjson.loads(first.body)
+    assert doc["prev_hash"] is None and [b["ballot_id"] for b in doc["ballots"]] == ids[:3]
+    answer = {
+        "batch_id": first.batch_id,
+        "results": [
+            {"ballot_id": ids[0], "status": "accepted", "reason": None},
+            {"ballot_id": ids[1], "status": "accepted", "reason": None},
+            {"ballot_id": ids[2], "status": "rejected", "reason": "campaign_closed"},
+        ],
+    }
+    reopened.settle(first, answer)
+    second = reopened.next_batch(3)
+    assert second is not None and second.seq == 2
+    second_doc = orjson.loads(second.body)
+    assert second_doc["prev_hash"] == hashlib.sha256(first.body).hexdigest()
+    assert [b["ballot_id"] for b in second_doc["ballots"]] == ids[3:]
+    summary = reopened.summary()
+    assert summary["ballots"] == {"accepted": 2, "rejected": 1, "queued": 2}
+    assert summary["reasons"] == {"campaign_closed": 1}
+    assert summary["votes"] == {"camp": {"c01": 2, "c02": 2}}
+
+
+def test_a_refused_batch_marks_its_ballots_and_the_queue_moves_on(tmp_path: Path) -> None:
+    queue, _ = queue_with(tmp_path / "q.db", 2)
+    first = queue.next_batch(1)
+    assert first is not None
+    queue.refuse(first, "stale_seq")
+    second = queue.next_batch(1)
+    assert second is not None and second.seq == 2
+    assert queue.summary()["reasons"] == {"stale_seq": 1}
+
+
+def test_the_queue_is_in_wal_mode_and_holds_no_raw_number(tmp_path: Path) -> None:
+    queue = KioskQueue(tmp_path / "q.db")
+    queue.cast("camp", voter_ref(PHONE), ["c01"], str(uuid.uuid4()))
+    queue.close()
+    db = sqlite3.connect(tmp_path / "q.db")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    db.close()
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert b"13800138000" not in stored
+    assert voter_ref(PHONE).encode() in stored
