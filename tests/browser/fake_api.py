@@ -33,6 +33,14 @@ from services.ingest.vote_page import render_vote_page
 from services.publish.page import render_campaign_page
 
 CAMPAIGN_FILE = Path(__file__).resolve().parents[2] / "campaigns" / "zibo-2021-b2.yaml"
+# The policy the real services send with the pages, so a page that needs more fails here too.
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+        "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+    ),
+}
 
 
 def load_campaign(path: Path = CAMPAIGN_FILE) -> dict[str, Any]:
@@ -224,11 +232,15 @@ class FakeVotestream:
             )
 
     async def _vote_page(self, request: web.Request) -> web.Response:
-        return web.Response(body=render_vote_page(), content_type="text/html", charset="utf-8")
+        return web.Response(
+            body=render_vote_page(), content_type="text/html", charset="utf-8", headers=PAGE_HEADERS
+        )
 
     async def _campaign_page(self, request: web.Request) -> web.Response:
         page = render_campaign_page(static=False)
-        return web.Response(body=page, content_type="text/html", charset="utf-8")
+        return web.Response(
+            body=page, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS
+        )
 
     async def _campaign(self, request: web.Request) -> web.Response:
         self._known(request)
