@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from services.runtime.correlation import REQUEST_ID
+
 _STANDARD = set(vars(logging.makeLogRecord({})))
 
 
@@ -26,6 +28,9 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        request_id = REQUEST_ID.get()
+        if request_id is not None:  # logged while an HTTP request is handled
+            entry["request_id"] = request_id
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(entry, default=str).decode()
