@@ -33,6 +33,7 @@ class VoterToken:
     phone: str | None  # verified, E.164
     issued_at: datetime | None
     channel: str  # "web", or "wechat" for sessions started by WeChat OAuth
+    campaign: str | None = None  # WeChat sessions: the one campaign their `sub` is a key for
 
 
 def load_public_key(value: str) -> tuple[str, Any]:
@@ -88,7 +89,10 @@ class TokenVerifier:
         iat = claims.get("iat")
         issued = datetime.fromtimestamp(iat, UTC) if isinstance(iat, int | float) else None
         channel = "wechat" if claims.get("chn") == "wechat" else "web"
-        return VoterToken(sub=sub, phone=_verified_phone(phone), issued_at=issued, channel=channel)
+        cid = claims.get("cid") if isinstance(claims.get("cid"), str) else None
+        return VoterToken(
+            sub=sub, phone=_verified_phone(phone), issued_at=issued, channel=channel, campaign=cid
+        )
 
     def _decode(self, token: str) -> dict[str, Any]:
         try:
@@ -121,5 +125,11 @@ def _verified_phone(phone: str | None) -> str | None:
 
 def token_voter_key(identity_key: bytes, campaign_id: str, token: VoterToken) -> str:
     if token.channel == "wechat":
-        return voter_key(identity_key, campaign_id, token.sub)  # sub is already "wechat:<openid>"
+        # The browser never sees the openid: WeChat OAuth puts the voter key itself in `sub`
+        # (the key the WeChat text channel computes), valid only for the campaign in `cid`.
+        if token.campaign != campaign_id:
+            raise UnauthorizedError(
+                "this WeChat session is for another campaign", code="token_wrong_campaign"
+            )
+        return token.sub
     return voter_key(identity_key, campaign_id, web_identity(token.sub, token.phone))
