@@ -16,6 +16,7 @@ from services.ingest.metrics import IngestMetrics
 from services.ingest.voters import TokenVerifier
 from services.ingest.wechat import routes as wechat_routes
 from services.runtime.campaigns import CampaignCache, CampaignStore
+from services.runtime.correlation import correlate
 from services.runtime.health import add_health_routes
 from services.runtime.http import errors_as_json
 from services.runtime.settings import Settings
@@ -40,7 +41,7 @@ class IngestDeps:
 
 
 def create_app(deps: IngestDeps) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[correlate, errors_as_json], client_max_size=MAX_BODY)
     app["deps"] = deps
     for module in (web_channel, admin, public, pages, kiosk_routes, wechat_routes):
         module.register(app)

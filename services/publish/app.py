@@ -15,6 +15,7 @@ from services.publish.page import render_campaign_page
 from services.publish.store import SnapshotStore
 from services.publish.stream import SnapshotHub, stream
 from services.runtime.campaigns import CampaignCache
+from services.runtime.correlation import correlate
 from services.runtime.health import add_health_routes
 from services.runtime.http import errors_as_json
 from services.runtime.settings import Settings
@@ -33,7 +34,7 @@ class PublishDeps:
 
 
 def create_app(deps: PublishDeps) -> web.Application:
-    app = web.Application(middlewares=[errors_as_json])
+    app = web.Application(middlewares=[correlate, errors_as_json])
     app["deps"] = deps
     api.register(app)
     app.router.add_get("/v1/campaigns/{campaign_id}/stream", stream)
