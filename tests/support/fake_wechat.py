@@ -1,0 +1,89 @@
+"""A local stand-in for the WeChat API's OAuth code exchange, on a free port.
+
+Codes are registered by the test: `fake.issue(openid)` returns a fresh code, which the
+fake redeems once (a second use answers errcode 40163, an unknown code 40029, as WeChat
+does). `snapshot=True` answers as WeChat does for a visitor of a Moments page snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from services.runtime.processes import free_port
+
+
+@dataclass
+class FakeWeChat:
+    appid: str
+    secret: str
+    codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+    requests: list[dict[str, str]] = field(default_factory=list)
+    base: str = ""
+
+    def issue(self, openid: str, *, snapshot: bool = False) -> str:
+        code = secrets.token_hex(16)
+        answer: dict[str, Any] = {
+            "access_token": secrets.token_hex(20),
+            "expires_in": 7200,
+            "refresh_token": secrets.token_hex(20),
+            "openid": openid,
+            "scope": "snsapi_base",
+        }
+        if snapshot:
+            answer["is_snapshotuser"] = 1
+        self.codes[code] = answer
+        return code
+
+    async def access_token(self, request: web.Request) -> web.Response:
+        query = dict(request.query)
+        self.requests.append(query)
+        if query.get("appid") != self.appid or query.get("secret") != self.secret:
+            return web.json_response({"errcode": 40125, "errmsg": "invalid appsecret"})
+        if query.get("grant_type") != "authorization_code":
+            return web.json_response({"errcode": 40002, "errmsg": "invalid grant_type"})
+        code = query.get("code", "")
+        if code in self.used:
+            return web.json_response({"errcode": 40163, "errmsg": "code been used"})
+        if code not in self.codes:
+            return web.json_response({"errcode": 40029, "errmsg": "invalid code"})
+        self.used.add(code)
+        return web.json_response(self.codes[code])
+
+
+@contextlib.contextmanager
+def running_fake_wechat(appid: str, secret: str) -> Iterator[FakeWeChat]:
+    """The fake, served from its own thread and loop so sync and async tests can both call it."""
+    fake = FakeWeChat(appid, secret)
+    app = web.Application()
+    app.router.add_get("/sns/oauth2/access_token", fake.access_token)
+    runner = web.AppRunner(app)
+    loop = asyncio.new_event_loop()
+    port = free_port()
+    loop.run_until_complete(runner.setup())
+    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
+    thread = threading.Thread(target=loop.run_forever, name="fake-wechat", daemon=True)
+    thread.start()
+    fake.base = f"http://127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+@pytest.fixture
+def fake_wechat() -> Iterator[FakeWeChat]:
+    with running_fake_wechat("wx" + secrets.token_hex(8), secrets.token_hex(16)) as fake:
+        yield fake
