@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 # Awaited-ack latencies on loopback sit at 1-20 ms; bursts push the tail to ~0.5 s.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+KIOSK_BATCH_OUTCOMES = ("accepted", "replayed", "refused", "unavailable")
+CHAIN_BREAK_KINDS = ("gap", "fork")  # services.ingest.kiosk.chain.BreakKind
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,7 @@ class IngestMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> IngestMetrics:
-        return cls(
+        metrics = cls(
             requests=Counter(
                 "votestream_ingest_requests",
                 "Ballot requests by channel and outcome",
@@ -67,3 +69,9 @@ class IngestMetrics:
                 registry=registry,
             ),
         )
+        # Series that exist from the start, so dashboards and alerts see 0 rather than nothing.
+        for outcome in KIOSK_BATCH_OUTCOMES:
+            metrics.kiosk_batches.labels(outcome)
+        for kind in CHAIN_BREAK_KINDS:
+            metrics.kiosk_chain_breaks.labels(kind)
+        return metrics
