@@ -11,6 +11,8 @@ BATCH_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 # received -> counted is the batch window (50 ms) plus the transaction, unless backlogged.
 E2E_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 5000)
+# The built-in ballot-stuffing detectors (issue 10): bounded, so each series starts at 0.
+DETECTION_RULES = ("candidate_burst", "identical_selections", "fresh_voter")
 
 
 @dataclass(frozen=True)
@@ -23,10 +25,11 @@ class TallyMetrics:
     end_to_end: Histogram
     lag: Gauge
     oldest_uncounted: Gauge
+    detections: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> TallyMetrics:
-        return cls(
+        metrics = cls(
             counted=Counter(
                 "votestream_tally_ballots_counted",
                 "Ballots counted",
@@ -73,4 +76,13 @@ class TallyMetrics:
                 "Age of the oldest ballot fetched but not yet stored",
                 registry=registry,
             ),
+            detections=Counter(
+                "votestream_tally_detections",
+                "Ballots a ballot-stuffing detection rule matched",
+                ["rule"],
+                registry=registry,
+            ),
         )
+        for rule in DETECTION_RULES:
+            metrics.detections.labels(rule)
+        return metrics
