@@ -1,0 +1,267 @@
+"""Kiosk uploads through the real ingest app and a real PostgreSQL, with a sink whose broker
+can be switched off: replays, broker failure, concurrent retries, chain breaks, the registry."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import CollectorRegistry
+
+from services.domain.ballot import Ballot
+from services.domain.campaign import parse_campaign
+from services.domain.errors import UnavailableError
+from services.ingest.app import IngestDeps, create_app
+from services.ingest.ballots import BallotDesk
+from services.ingest.intake import RecentBallots
+from services.ingest.metrics import IngestMetrics
+from services.ingest.voters import TokenVerifier
+from services.kiosk_agent.keys import public_key_text, sign_batch
+from services.runtime.campaigns import CampaignCache, CampaignStore
+from services.runtime.settings import Settings
+
+# create_app keeps its deps under a plain string key, which aiohttp warns about
+pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
+ADMIN = {"Authorization": "Bearer admin-secret"}
+NOW = datetime.now(UTC)
+
+
+class SwitchableSink:
+    """Records what reached "the broker"; while `down`, refuses like KafkaBallotSink does."""
+
+    def __init__(self) -> None:
+        self.published: list[uuid.UUID] = []
+        self.down = False
+
+    async def submit(self, ballot: Ballot) -> None:
+        await asyncio.sleep(0)  # let concurrent uploads interleave
+        if self.down:
+            raise UnavailableError("the ballot box is busy, try again", retry_after=2)
+        self.published.append(ballot.ballot_id)
+
+
+@dataclass
+class Kiosk:
+    device_id: str = field(default_factory=lambda: f"k-{uuid.uuid4().hex[:8]}")
+    key: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+
+    def body(self, seq: int, entries: list[dict[str, Any]], prev: bytes | None = None) -> bytes:
+        prev_hash = hashlib.sha256(prev).hexdigest() if prev is not None else None
+        doc = {"batch_id": str(uuid.uuid4()), "seq": seq, "prev_hash": prev_hash}
+        return orjson.dumps({**doc, "ballots": entries})
+
+    def headers(self, body: bytes, moment: datetime | None = None) -> dict[str, str]:
+        stamp = (moment or datetime.now(UTC)).isoformat()
+        return {
+            "X-Kiosk-Id": self.device_id,
+            "X-Kiosk-Timestamp": stamp,
+            "X-Kiosk-Signature": sign_batch(self.key, stamp, body),
+        }
+
+
+def entry(voter: str, selections: list[str]) -> dict[str, Any]:
+    return {
+        "ballot_id": str(uuid.uuid4()),
+        "campaign_id": "kc",
+        "voter_ref": hashlib.sha256(voter.encode()).hexdigest(),
+        "selections": selections,
+        "cast_at": NOW.isoformat(),
+    }
+
+
+@dataclass
+class Ingest:
+    client: TestClient[Any, Any]
+    sink: SwitchableSink
+    pool: asyncpg.Pool
+    registry: CollectorRegistry
+
+    async def register(self, kiosk: Kiosk) -> None:
+        body = {"device_id": kiosk.device_id, "public_key": public_key_text(kiosk.key)}
+        response = await self.client.post("/v1/admin/kiosks", json=body, headers=ADMIN)
+        assert response.status == 201, await response.text()
+
+    async def upload(self, kiosk: Kiosk, body: bytes) -> tuple[int, Any]:
+        response = await self.client.post(
+            "/v1/kiosk/batches", data=body, headers=kiosk.headers(body)
+        )
+        return response.status, orjson.loads(await response.read())
+
+
+@pytest.fixture
+async def ingest(database: str) -> AsyncIterator[Ingest]:
+    pool = await asyncpg.create_pool(database)
+    assert pool is not None
+    store = CampaignStore(pool)
+    await store.put(
+        parse_campaign(
+            {
+                "id": "kc",
+                "title": "t",
+                "organizer": "o",
+                "question": "q",
+                "timezone": "UTC",
+                "opens_at": (NOW - timedelta(hours=1)).isoformat(),
+                "closes_at": (NOW + timedelta(hours=1)).isoformat(),
+                "ballot": {"min_selections": 1, "max_selections": 2},
+                "candidates": [{"id": f"c{i}", "title": f"C{i}", "unit": "u"} for i in range(4)],
+            }
+        )
+    )
+    campaigns = CampaignCache(store, 60)
+    await campaigns.load()
+    sink, registry = SwitchableSink(), CollectorRegistry()
+    deps = IngestDeps(
+        settings=Settings(admin_token="admin-secret", identity_key="pepper"),
+        pool=pool,
+        campaign_store=store,
+        campaigns=campaigns,
+        desk=BallotDesk(sink, pool, RecentBallots()),
+        tokens=TokenVerifier("jwt-secret"),
+        metrics=IngestMetrics.create(registry),
+        registry=registry,
+    )
+    client: TestClient[Any, Any] = TestClient(TestServer(create_app(deps)))
+    await client.start_server()
+    try:
+        yield Ingest(client, sink, pool, registry)
+    finally:
+        await client.close()
+        await pool.close()
+
+
+async def test_the_same_batch_again_gets_the_same_answer_and_publishes_nothing_new(
+    ingest: Ingest,
+) -> None:
+    kiosk = Kiosk()
+    await ingest.register(kiosk)
+    entries = [entry("a", ["c1"]), entry("b", ["c1", "c2"]), entry("c", ["c1", "c2", "c3"])]
+    body = kiosk.body(1, entries)
+    status, answer = await ingest.upload(kiosk, body)
+    assert status == 200
+    assert answer["results"] == [
+        {"ballot_id": entries[0]["ballot_id"], "status": "accepted", "reason": None},
+        {"ballot_id": entries[1]["ballot_id"], "status": "accepted", "reason": None},
+        {
+            "ballot_id": entries[2]["ballot_id"],
+            "status": "rejected",
+            "reason": "too_many_selections",
+        },
+    ]
+    assert len(ingest.sink.published) == 2
+    again = await asyncio.gather(*(ingest.upload(kiosk, body) for _ in range(3)))
+    assert again == [(200, answer)] * 3
+    assert len(ingest.sink.published) == 2
+    replayed = ingest.registry.get_sample_value(
+        "votestream_kiosk_batches_total", {"outcome": "replayed"}
+    )
+    assert replayed == 3
+
+
+async def test_concurrent_first_uploads_of_one_batch_publish_it_once(ingest: Ingest) -> None:
+    kiosk = Kiosk()
+    await ingest.register(kiosk)
+    entries = [entry(f"v{i}", ["c0"]) for i in range(50)]
+    body = kiosk.body(1, entries)
+    answers = await asyncio.gather(*(ingest.upload(kiosk, body) for _ in range(4)))
+    assert {status for status, _ in answers} == {200}
+    assert all(doc == answers[0][1] for _, doc in answers)
+    assert sorted(ingest.sink.published) == sorted(uuid.UUID(e["ballot_id"]) for e in entries)
+
+
+async def test_a_broker_failure_answers_503_stores_nothing_and_the_retry_succeeds(
+    ingest: Ingest,
+) -> None:
+    kiosk = Kiosk()
+    await ingest.register(kiosk)
+    body = kiosk.body(1, [entry("a", ["c1"]), entry("b", ["c2"])])
+    ingest.sink.down = True
+    response = await ingest.client.post("/v1/kiosk/batches", data=body, headers=kiosk.headers(body))
+    assert response.status == 503
+    assert response.headers["Retry-After"] == "2"
+    assert (await response.json())["error"]["code"] == "unavailable"
+    assert await ingest.pool.fetchval("SELECT count(*) FROM kiosk_batches") == 0
+    assert (
+        await ingest.pool.fetchval(
+            "SELECT last_seq FROM kiosk_devices WHERE device_id = $1", kiosk.device_id
+        )
+        is None
+    )
+    ingest.sink.down = False
+    status, answer = await ingest.upload(kiosk, body)
+    assert status == 200 and {r["status"] for r in answer["results"]} == {"accepted"}
+    assert len(ingest.sink.published) == 2
+
+
+async def test_ballots_already_taken_in_an_earlier_batch_are_not_published_again(
+    ingest: Ingest,
+) -> None:
+    kiosk = Kiosk()
+    await ingest.register(kiosk)
+    first_entries = [entry("a", ["c1"])]
+    first = kiosk.body(1, first_entries)
+    assert (await ingest.upload(kiosk, first))[0] == 200
+    second = kiosk.body(2, [*first_entries, entry("b", ["c2"])], prev=first)
+    status, answer = await ingest.upload(kiosk, second)
+    assert status == 200 and [r["status"] for r in answer["results"]] == ["accepted"] * 2
+    assert len(ingest.sink.published) == 2
+
+
+async def test_gaps_and_forks_are_recorded_counted_and_listed(ingest: Ingest) -> None:
+    kiosk = Kiosk()
+    await ingest.register(kiosk)
+    one = kiosk.body(1, [entry("a", ["c1"])])
+    three = kiosk.body(3, [entry("b", ["c1"])], prev=b"batch two never arrived")
+    four = kiosk.body(4, [entry("c", ["c1"])], prev=one)  # claims to follow batch one
+    unlinked = kiosk.body(5, [entry("d", ["c1"])])  # no prev_hash: accepted, not checked
+    for body in (one, three, four, unlinked):
+        assert (await ingest.upload(kiosk, body))[0] == 200
+    status, refusal = await ingest.upload(kiosk, kiosk.body(2, [entry("e", ["c1"])], prev=one))
+    assert status == 409 and refusal["error"]["code"] == "stale_seq"
+    listing = await ingest.client.get("/v1/admin/kiosks", headers=ADMIN)
+    (mine,) = [k for k in (await listing.json())["kiosks"] if k["device_id"] == kiosk.device_id]
+    assert mine["last_seq"] == 5 and mine["batches"] == 4
+    assert mine["last_batch_hash"] == hashlib.sha256(unlinked).hexdigest()
+    chain = mine["chain"]
+    assert (chain["status"], chain["gaps"], chain["forks"]) == ("broken", 1, 2)
+    assert [(b["kind"], b["seq"], b["expected_seq"]) for b in chain["breaks"]] == [
+        ("gap", 3, 2),
+        ("fork", 4, 4),
+        ("fork", 2, 6),
+    ]
+    sample = ingest.registry.get_sample_value
+    assert sample("votestream_kiosk_chain_breaks_total", {"kind": "gap"}) == 1
+    assert sample("votestream_kiosk_chain_breaks_total", {"kind": "fork"}) == 2
+
+
+async def test_the_registry_admin_api(ingest: Ingest) -> None:
+    kiosk, post = Kiosk(), ingest.client.post
+    key = public_key_text(kiosk.key)
+    body = {"device_id": kiosk.device_id, "public_key": key}
+    assert (await post("/v1/admin/kiosks", json=body)).status == 401
+    assert (await post("/v1/admin/kiosks", json=body, headers=ADMIN)).status == 201
+    assert (await post("/v1/admin/kiosks", json=body, headers=ADMIN)).status == 200
+    other = {**body, "public_key": public_key_text(Ed25519PrivateKey.generate())}
+    conflict = await post("/v1/admin/kiosks", json=other, headers=ADMIN)
+    assert conflict.status == 409 and (await conflict.json())["error"]["code"] == "device_exists"
+    bad = await post("/v1/admin/kiosks", json={**body, "public_key": "AAAA"}, headers=ADMIN)
+    assert bad.status == 400 and (await bad.json())["error"]["code"] == "bad_public_key"
+    delete = ingest.client.delete
+    assert (await delete(f"/v1/admin/kiosks/{kiosk.device_id}")).status == 401
+    revoked = await delete(f"/v1/admin/kiosks/{kiosk.device_id}", headers=ADMIN)
+    assert revoked.status == 200 and (await revoked.json())["revoked"] is True
+    again = await post("/v1/admin/kiosks", json=body, headers=ADMIN)
+    assert again.status == 409 and (await again.json())["error"]["code"] == "device_revoked"
+    assert (await delete("/v1/admin/kiosks/nobody", headers=ADMIN)).status == 404
+    status, refusal = await ingest.upload(kiosk, kiosk.body(1, [entry("a", ["c1"])]))
+    assert status == 401 and refusal["error"]["code"] == "device_revoked"
