@@ -23,6 +23,19 @@ FINAL_REFUSALS = (400, 409, 413, 422)  # sending the same batch again cannot cha
 IDLE_POLL = 1.0
 
 
+def signed_headers(
+    device_id: str, key: Ed25519PrivateKey, body: bytes, moment: datetime
+) -> dict[str, str]:
+    """The headers that prove a batch comes from this device, signed at `moment`."""
+    timestamp = moment.isoformat(timespec="seconds")
+    return {
+        "Content-Type": "application/json",
+        "X-Kiosk-Id": device_id,
+        "X-Kiosk-Timestamp": timestamp,
+        "X-Kiosk-Signature": sign_batch(key, timestamp, body),
+    }
+
+
 class RetryLaterError(Exception):
     """The server was unreachable or answered something worth retrying (401, 429, 5xx)."""
 
@@ -71,13 +84,7 @@ class Uploader:
             log.error("batch refused", extra={"seq": batch.seq, "status": status, "code": code})
 
     async def post(self, batch: Batch) -> tuple[int, dict[str, Any]]:
-        timestamp = datetime.now(UTC).isoformat(timespec="seconds")
-        headers = {
-            "Content-Type": "application/json",
-            "X-Kiosk-Id": self.device_id,
-            "X-Kiosk-Timestamp": timestamp,
-            "X-Kiosk-Signature": sign_batch(self.key, timestamp, batch.body),
-        }
+        headers = signed_headers(self.device_id, self.key, batch.body, datetime.now(UTC))
         url = f"{self.server.rstrip('/')}/v1/kiosk/batches"
         try:
             async with self.session.post(url, data=batch.body, headers=headers) as response:
