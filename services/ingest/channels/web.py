@@ -6,6 +6,7 @@ Routes: POST /v1/campaigns/{id}/ballots, POST /v1/otp, POST /v1/otp/verify. Rate
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 import uuid
@@ -30,13 +31,38 @@ MAX_IDEMPOTENCY_KEY = 255
 # Idempotency-Key values that are not UUIDs name a ballot per campaign and voter.
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1d3c5e-8f0b-4d7a-9a52-0c7e1b2d4f60")
 
+
+class InFlight:
+    """Ballot ids being cast right now: a retry racing its original waits for the first
+    answer (then served from BallotDesk's memory) instead of publishing a second copy."""
+
+    def __init__(self) -> None:
+        self._locks: dict[uuid.UUID, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def holding(self, ballot_id: uuid.UUID) -> AsyncIterator[None]:
+        lock, users = self._locks.get(ballot_id, (asyncio.Lock(), 0))
+        self._locks[ballot_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[ballot_id]
+            if users == 1:
+                del self._locks[ballot_id]
+            else:
+                self._locks[ballot_id] = (lock, users - 1)
+
+
 LIMITS = web.AppKey("web_limits", WebLimits)
 LOGIN = web.AppKey("phone_login", PhoneLogin)
+IN_FLIGHT = web.AppKey("web_in_flight", InFlight)
 
 
 def register(app: web.Application) -> None:
     deps = app["deps"]
     app[LIMITS] = WebLimits.from_settings(deps.settings)
+    app[IN_FLIGHT] = InFlight()
     app[LOGIN] = PhoneLogin(
         deps.pool, deps.settings, deps.tokens, sender_from_settings(deps.settings)
     )
@@ -73,7 +99,8 @@ async def cast_ballot(request: web.Request) -> web.Response:
             received_at=now,
             meta=meta,
         )
-        answer = await deps.desk.cast(campaign, ballot, client_id=ballot_id is not None)
+        async with request.app[IN_FLIGHT].holding(ballot.ballot_id):
+            answer = await deps.desk.cast(campaign, ballot, client_id=ballot_id is not None)
     except VotestreamError as exc:
         deps.metrics.requests.labels(channel, _outcome(exc)).inc()
         if exc.status in (409, 422):

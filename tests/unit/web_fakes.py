@@ -1,0 +1,131 @@
+"""The ingest app built by create_app with fakes for the broker and the database (web tests)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import jwt
+import yaml
+from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.web_exceptions import NotAppKeyWarning
+from prometheus_client import CollectorRegistry
+
+from services.domain.ballot import Ballot
+from services.domain.campaign import Campaign, parse_campaign
+from services.domain.errors import UnavailableError
+from services.ingest.app import IngestDeps, create_app
+from services.ingest.ballots import BallotDesk
+from services.ingest.intake import RecentBallots
+from services.ingest.metrics import IngestMetrics
+from services.ingest.voters import TokenVerifier
+from services.runtime.campaigns import CampaignCache, CampaignStore
+from services.runtime.settings import Settings
+
+DEMO = Path(__file__).resolve().parents[2] / "campaigns" / "zibo-2021-b2.yaml"
+SECRET = "unit-test-web-jwt-secret-of-32-bytes-or-more"
+IDENTITY_KEY = "unit-test-identity-key"
+
+
+class CountingSink:
+    """The broker, remembering every ballot it took."""
+
+    def __init__(self) -> None:
+        self.ballots: list[Ballot] = []
+
+    async def submit(self, ballot: Ballot) -> None:
+        self.ballots.append(ballot)
+
+
+class FailingSink:
+    """A broker that cannot take anything."""
+
+    async def submit(self, ballot: Ballot) -> None:
+        raise UnavailableError("the ballot box is busy, try again", retry_after=2)
+
+
+class EmptyPool:
+    """A database where the tally has recorded nothing yet."""
+
+    async def fetchrow(self, *_: Any) -> None:
+        return None
+
+    async def fetchval(self, *_: Any) -> int:
+        return 1
+
+
+class FixedStore:
+    def __init__(self, campaigns: list[Campaign]) -> None:
+        self.campaigns = campaigns
+
+    async def all(self) -> list[Campaign]:
+        return self.campaigns
+
+
+def campaign(
+    cid: str = "demo", *, opens: timedelta = timedelta(hours=-1), **extra: Any
+) -> Campaign:
+    data = yaml.safe_load(DEMO.read_text("utf-8"))
+    now = datetime.now(UTC).replace(microsecond=0)
+    data.update(id=cid, opens_at=(now + opens).isoformat())
+    data["closes_at"] = (now + opens + timedelta(days=1)).isoformat()
+    data.update(extra)
+    return parse_campaign(data)
+
+
+def voter_token(
+    sub: str = "voter-1", *, ttl: int = 600, key: Any = SECRET, alg: str = "HS256", **claims: Any
+) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": sub, "iat": now, "exp": now + ttl, **claims}, key, algorithm=alg)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@asynccontextmanager
+async def web_client(
+    tmp_path: Path,
+    *,
+    sink: Any = None,
+    campaigns: list[Campaign] | None = None,
+    public_key: str | None = None,
+    secret: str = SECRET,
+    pool: Any = None,
+    **settings: Any,
+) -> AsyncIterator[TestClient[Any, Any]]:
+    """A TestClient on create_app: campaigns from memory, ballots into `sink`."""
+    config = Settings(
+        data_dir=tmp_path,
+        identity_key=IDENTITY_KEY,
+        admin_token="unit-admin",
+        web_jwt_secret=secret,
+        web_jwt_public_key=public_key,
+        **settings,
+    )
+    pool = pool or EmptyPool()
+    cache = CampaignCache(FixedStore(campaigns or [campaign()]), refresh=60)  # type: ignore[arg-type]
+    await cache.load()
+    registry = CollectorRegistry()
+    deps = IngestDeps(
+        settings=config,
+        pool=pool,
+        campaign_store=CampaignStore(pool),
+        campaigns=cache,
+        desk=BallotDesk(sink or CountingSink(), pool, RecentBallots()),
+        tokens=TokenVerifier(config.web_jwt_secret, config.web_jwt_public_key),
+        metrics=IngestMetrics.create(registry),
+        registry=registry,
+    )
+    with warnings.catch_warnings():
+        # create_app keys its deps by a string (its own choice); aiohttp would like an AppKey
+        warnings.simplefilter("ignore", NotAppKeyWarning)
+        app = create_app(deps)
+    async with TestClient(TestServer(app)) as client:
+        yield client
