@@ -114,21 +114,55 @@ def _snapshot_differences(
 
 
 def verify(path: Path, public_key_b64: str | None) -> int:
-    snapshot = orjson.loads(path.read_bytes())
-    if public_key_b64 is None:
-        settings = Settings.from_env(os.environ)
-        url = f"http://{settings.host}:{settings.publish_port}/v1/publish/public-key"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            public_key_b64 = orjson.loads(response.read())["public_key"]
-    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64))
+    """Checks a snapshot file: 0 intact and authentic, 1 it is not, 2 it could not be checked.
+
+    `public_key_b64` is the base64 key, or a file holding it (or the public-key JSON);
+    without it the key is asked from the publish API of these settings.
+    """
+    try:
+        snapshot = _read_snapshot(path)
+        key = _public_key(public_key_b64)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"votestream verify: {exc}", file=sys.stderr)
+        return 2
     problems = verify_snapshot(snapshot, key)
     if problems:
         for problem in problems:
             print(f"FAIL {problem}", file=sys.stderr)
         return 1
     kind = "final" if snapshot.get("final") else "snapshot"
-    _say(
-        f"OK {kind} #{snapshot['seq']} of {snapshot['campaign_id']}: hash {snapshot['hash']}"
-        f"{', signature valid' if snapshot.get('signature') else ''}"
-    )
+    signed = ", signature valid" if snapshot.get("signature") else ", unsigned"
+    where = f"#{snapshot['seq']} of {snapshot['campaign_id']}"
+    _say(f"OK {kind} {where}: hash {snapshot['hash']}{signed}")
     return 0
+
+
+def _read_snapshot(path: Path) -> dict[str, Any]:
+    try:
+        snapshot = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not JSON: {exc}") from exc
+    if not isinstance(snapshot, dict):
+        raise ValueError(f"{path} holds no snapshot object")  # noqa: TRY004 - bad input, not a bug
+    missing = [f for f in ("campaign_id", "seq", "hash") if f not in snapshot]
+    if missing:
+        raise ValueError(f"{path} is not a snapshot: no {', '.join(missing)}")
+    return snapshot
+
+
+def _public_key(given: str | None) -> Ed25519PublicKey:
+    if given is None:
+        settings = Settings.from_env(os.environ)
+        url = f"http://{settings.host}:{settings.publish_port}/v1/publish/public-key"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            given = str(orjson.loads(response.read())["public_key"])
+    elif Path(given).is_file():
+        text = Path(given).read_text("utf-8").strip()
+        given = str(orjson.loads(text)["public_key"]) if text.startswith("{") else text
+    try:
+        raw = base64.b64decode(given, validate=True)
+    except ValueError as exc:
+        raise ValueError("the public key is not base64") from exc
+    if len(raw) != 32:
+        raise ValueError("the public key must be the base64 of 32 raw Ed25519 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
