@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 from aiohttp import web
+from defusedxml.ElementTree import fromstring
+from wechatpy.crypto import WeChatCrypto
 
 from services.runtime.processes import free_port
 
@@ -87,3 +92,66 @@ def running_fake_wechat(appid: str, secret: str) -> Iterator[FakeWeChat]:
 def fake_wechat() -> Iterator[FakeWeChat]:
     with running_fake_wechat("wx" + secrets.token_hex(8), secrets.token_hex(16)) as fake:
         yield fake
+
+
+class WeChatPeer:
+    """Plays WeChat's servers against an ingest's `/wechat`: signed pushes, plain or safe mode.
+
+    Safe mode goes through wechatpy, an independent implementation of the protocol.
+    """
+
+    def __init__(self, base: str, token: str, appid: str, aes_key: str) -> None:
+        self.base, self.token, self.account = base, token, "gh_votestream"
+        self.crypto = WeChatCrypto(token, aes_key, appid)
+
+    def query(self) -> dict[str, str]:
+        timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**9))
+        digest = hashlib.sha1("".join(sorted((self.token, timestamp, nonce))).encode())
+        return {"signature": digest.hexdigest(), "timestamp": timestamp, "nonce": nonce}
+
+    def push(self, xml: str, *, safe: bool = False, base: str | None = None) -> httpx.Response:
+        query = self.query()
+        body = xml
+        if safe:
+            sealed = fromstring(
+                self.crypto.encrypt_message(xml, query["nonce"], query["timestamp"])
+            )
+            query.update(encrypt_type="aes", msg_signature=sealed.findtext("MsgSignature") or "")
+            encrypt = sealed.findtext("Encrypt")
+            body = f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
+            body += f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
+        return httpx.post(
+            f"{base or self.base}/wechat", params=query, content=body.encode(), timeout=10
+        )
+
+    def reply(self, response: httpx.Response, *, safe: bool = False) -> str:
+        """The reply's text ("" for `success`), its safe-mode signature checked by wechatpy."""
+        assert response.status_code == 200, response.text
+        if response.text == "success":
+            return ""
+        xml = response.text
+        if safe:
+            sealed = fromstring(xml)
+            xml = self.crypto.decrypt_message(
+                xml,
+                sealed.findtext("MsgSignature"),
+                sealed.findtext("TimeStamp"),
+                sealed.findtext("Nonce"),
+            )
+        return fromstring(xml).findtext("Content") or ""
+
+    def text(self, openid: str, content: str, msg_id: int) -> str:
+        return (
+            f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+        )
+
+    def event(self, openid: str, event: str, key: str = "") -> str:
+        return (
+            f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
+            f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+            f"<Event><![CDATA[{event}]]></Event><EventKey><![CDATA[{key}]]></EventKey></xml>"
+        )

@@ -18,11 +18,12 @@ def sender_key(identity_key: bytes, openid: str) -> str:
 
 
 def message_key(identity_key: bytes, message: Incoming) -> str:
-    """What WeChat's retries share: the MsgId, or for events the sender and CreateTime."""
+    """What WeChat's retries share: the MsgId, or for events the sender and CreateTime (with
+    the event and its key, so two menu clicks in one second stay two events)."""
     if message.msg_id:
         return f"msg:{message.msg_id}"
     sender = sender_key(identity_key, message.sender)
-    return f"evt:{sender}:{message.create_time}:{message.event}"
+    return f"evt:{sender}:{message.create_time}:{message.event}:{message.event_key}"
 
 
 def ballot_id_for(key: str) -> uuid.UUID:
