@@ -6,8 +6,11 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from services.domain.campaign import CHANNELS
+
 # Awaited-ack latencies on loopback sit at 1-20 ms; bursts push the tail to ~0.5 s.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+REQUEST_OUTCOMES = ("accepted", "rejected", "rate_limited", "unavailable", "error")
 KIOSK_BATCH_OUTCOMES = ("accepted", "replayed", "refused", "unavailable")
 CHAIN_BREAK_KINDS = ("gap", "fork")  # services.ingest.kiosk.chain.BreakKind
 
@@ -69,7 +72,11 @@ class IngestMetrics:
                 registry=registry,
             ),
         )
-        # Series that exist from the start, so dashboards and alerts see 0 rather than nothing.
+        # Series that exist from the start, so dashboards and alerts see 0 rather than nothing
+        # (and rate() sees the first increment, which a series born at 1 hides).
+        for channel in CHANNELS:
+            for outcome in REQUEST_OUTCOMES:
+                metrics.requests.labels(channel, outcome)
         for outcome in KIOSK_BATCH_OUTCOMES:
             metrics.kiosk_batches.labels(outcome)
         for kind in CHAIN_BREAK_KINDS:
