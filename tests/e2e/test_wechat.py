@@ -6,6 +6,7 @@ does) and talks to a local fake of the WeChat API for OAuth.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import subprocess
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import asyncpg
 import httpx
 import jwt
 import pytest
@@ -123,6 +125,27 @@ def test_follow_scan_vote_and_three_retries_count_one_ballot(
     assert fate["status"] == "counted"
     standings = peer.reply(peer.push(peer.text(openid, "结果", msg_id + 1)))
     assert campaign["title"] in standings and "1 票" in standings
+    assert asyncio.run(_rows_naming(system, openid)) == 0
+
+
+async def _rows_naming(system: System, text: str) -> int:
+    """How many rows of the tables the WeChat channel writes contain `text` anywhere."""
+    conn = await asyncpg.connect(
+        f"postgresql://votestream@127.0.0.1:{system.ports['PG']}/votestream"
+    )
+    try:
+        found = 0
+        for table in ("wechat_messages", "wechat_sessions", "ballots", "snapshots"):
+            query = f"SELECT count(*) FROM {table} t WHERE t::text LIKE '%' || $1 || '%'"
+            found += await conn.fetchval(query, text)
+        found += await conn.fetchval(  # the outbox keeps the ballot record as bytes
+            "SELECT count(*) FROM wechat_messages"
+            " WHERE position(convert_to($1, 'UTF8') in coalesce(ballot, ''::bytea)) > 0",
+            text,
+        )
+        return found
+    finally:
+        await conn.close()
 
 
 def test_list_and_help_in_safe_mode_through_wechatpy(system: System, peer: WeChatPeer) -> None:

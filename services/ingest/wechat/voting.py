@@ -119,10 +119,10 @@ class WeChatVotes:
         self.metrics.requests.labels("wechat", "rejected").inc()
         self.metrics.rejections.labels("wechat", exc.code).inc()
 
-    async def sweep_outbox(self) -> int:
+    async def sweep_outbox(self, older_than: float = OUTBOX_AGE) -> int:
         """Publishes ballots whose first publish did not confirm; returns how many it did."""
         done = 0
-        for key, raw in await self.store.unconfirmed(OUTBOX_AGE):
+        for key, raw in await self.store.unconfirmed(older_than):
             ballot = decode_event(raw)
             if isinstance(ballot, Ballot):
                 await self._publish_and_confirm(key, ballot)
