@@ -88,6 +88,15 @@ async def url_check(request: web.Request) -> web.Response:
 
 
 async def receive(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    try:
+        return await _receive(request)
+    finally:
+        latency = time.perf_counter() - started
+        request.app["deps"].metrics.latency.labels("wechat").observe(latency)
+
+
+async def _receive(request: web.Request) -> web.Response:
     envelope = _configured(request)
     query = dict(request.query)
     envelope.verify(query)
