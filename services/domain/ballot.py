@@ -8,7 +8,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 Channel = Literal["web", "wechat", "kiosk"]
-Status = Literal["counted", "rejected"]
+Status = Literal["counted", "rejected", "held"]  # held: a defence rule awaits the organiser
 
 
 @dataclass(frozen=True)

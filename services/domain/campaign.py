@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from services.domain.defenses import Defenses, parse_defenses
 from services.domain.errors import CampaignInvalidError
 
 CHANNELS = ("web", "wechat", "kiosk")
@@ -41,6 +42,7 @@ class Campaign:
     channels: dict[str, dict[str, Any]]
     kiosk_grace: timedelta
     candidates: tuple[Candidate, ...]
+    defenses: Defenses | None = None  # the optional `defenses:` section (issue 10)
     candidate_ids: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -83,7 +85,7 @@ class Campaign:
             "channels": self.channels,
             "kiosk_grace": f"{int(self.kiosk_grace.total_seconds())}s",
             "candidates": [{"id": c.id, "title": c.title, "unit": c.unit} for c in self.candidates],
-        }
+        } | ({"defenses": self.defenses.to_dict()} if self.defenses else {})
 
 
 def parse_duration(text: str) -> timedelta:
@@ -132,6 +134,7 @@ def parse_campaign(data: Any) -> Campaign:
     per_voter, period = _limit(data.get("limit"), errors)
     channels = _channels(data.get("channels"), errors)
     grace = _grace(data.get("kiosk_grace", "10m"), errors)
+    defenses = parse_defenses(data.get("defenses"), errors)
     for name in ("title", "organizer", "question"):
         get.text(name)
     if errors:
@@ -153,6 +156,7 @@ def parse_campaign(data: Any) -> Campaign:
         channels=channels,
         kiosk_grace=grace,
         candidates=tuple(candidates),
+        defenses=defenses,
     )
 
 
