@@ -106,7 +106,9 @@ async def _stop(tasks: list[asyncio.Task[None]], sinks: list[QueuedSink]) -> Non
 
 def main() -> None:
     setup_logging("publish")
-    asyncio.run(run(Settings.from_env(os.environ, required=("signing_key",))))
+    # webhooks are signed with the webhook secret: without one, refuse to start
+    needed = ("signing_key", "webhook_secret") if os.environ.get("VOTESTREAM_WEBHOOKS") else ()
+    asyncio.run(run(Settings.from_env(os.environ, required=needed or ("signing_key",))))
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -25,9 +25,10 @@ from services.publish.store import SnapshotStore
 PUBLISHER_LOCK = 7402
 log = logging.getLogger(__name__)
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+RESUME_HORIZON = timedelta(minutes=15)  # older snapshots were surely delivered before
 
 
-async def lead(pool: asyncpg.Pool, interval: float, work: Callable[[], Awaitable[None]]) -> None:
+async def lead(pool: asyncpg.Pool, interval: float, work: PublishRound) -> None:
     """Waits for the lock, then runs `work` every interval for as long as it holds it."""
     while True:
         try:
@@ -35,6 +36,7 @@ async def lead(pool: asyncpg.Pool, interval: float, work: Callable[[], Awaitable
                 while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", PUBLISHER_LOCK):  # noqa: ASYNC110 - another process holds it
                     await asyncio.sleep(interval)
                 log.info("publishing lock taken: this process publishes")
+                await work.resume()
                 while True:
                     await conn.fetchval("SELECT 1")  # still our session, so still our lock
                     await work()
@@ -59,6 +61,15 @@ class PublishRound:
         self.publisher = publisher
         self.store = store
         self.metrics = metrics
+
+    async def resume(self) -> None:
+        """Pushes each recent latest snapshot again: the previous leader may have died
+        between storing one (perhaps the final) and handing it to every channel."""
+        now = datetime.now(UTC)
+        for campaign in self.campaigns():
+            latest = await self.store.latest(campaign.id)
+            if latest and now - datetime.fromisoformat(latest["as_of"]) < RESUME_HORIZON:
+                await self.publisher.push(latest)
 
     async def __call__(self) -> None:
         for campaign in self.campaigns():

@@ -67,9 +67,13 @@ class Publisher:
         if not await self.store.insert(snapshot):
             return None  # another publisher sealed this seq first
         self.published += 1
+        await self.push(snapshot)
+        return snapshot
+
+    async def push(self, snapshot: dict[str, Any]) -> None:
+        """Hands a stored snapshot to every channel (each push only queues it)."""
         for sink in self.sinks:
             await sink.push(snapshot)
-        return snapshot
 
     async def _ready_to_seal(self, campaign: Campaign) -> bool:
         if self.clock() < campaign.cutoff:
