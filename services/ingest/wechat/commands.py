@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from services.domain.campaign import Campaign
 from services.domain.errors import RuleError
 
-_VOTE = re.compile(r"^(?:投票|vote)\s*(.*)$", re.IGNORECASE | re.DOTALL)
+_VOTE = re.compile(r"^(?:投票|vote(?![a-z]))\s*(.*)$", re.IGNORECASE | re.DOTALL)
 _SEPARATORS = re.compile(r"[\s,、;]+")
 _LIST = {"名单", "list", "候选", "候选名单"}
 _RESULTS = {"结果", "results", "result", "排名"}
