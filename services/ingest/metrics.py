@@ -13,6 +13,7 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 REQUEST_OUTCOMES = ("accepted", "rejected", "rate_limited", "unavailable", "error")
 KIOSK_BATCH_OUTCOMES = ("accepted", "replayed", "refused", "unavailable")
 CHAIN_BREAK_KINDS = ("gap", "fork")  # services.ingest.kiosk.chain.BreakKind
+WECHAT_MESSAGE_KINDS = ("vote", "list", "results", "help", "switch", "event", "retry", "other")
 
 
 @dataclass(frozen=True)
@@ -81,4 +82,6 @@ class IngestMetrics:
             metrics.kiosk_batches.labels(outcome)
         for kind in CHAIN_BREAK_KINDS:
             metrics.kiosk_chain_breaks.labels(kind)
+        for kind in WECHAT_MESSAGE_KINDS:
+            metrics.wechat_messages.labels(kind)
         return metrics

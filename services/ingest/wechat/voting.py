@@ -94,7 +94,7 @@ class WeChatVotes:
             async with asyncio.timeout(self.wait):
                 return await asyncio.shield(task)
         except (TimeoutError, UnavailableError):
-            self.metrics.requests.labels("wechat", "deferred").inc()
+            self.metrics.requests.labels("wechat", "unavailable").inc()  # deferred, not lost
             return SUCCESS  # the ballot is in the outbox: published later, counted once
 
     async def _publish_and_confirm(self, key: str, ballot: Ballot) -> str:
