@@ -6,13 +6,15 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from services.domain.defenses import KINDS
+
 # A batch is 1-2000 ballots in one transaction: ~2-60 ms on one core.
 BATCH_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 # received -> counted is the batch window (50 ms) plus the transaction, unless backlogged.
 E2E_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 5000)
-# The built-in ballot-stuffing detectors (issue 10): bounded, so each series starts at 0.
-DETECTION_RULES = ("candidate_burst", "identical_selections", "fresh_voter")
+# Labelled by detector kind, never by a campaign's own rule name: bounded, each starts at 0.
+DETECTION_RULES = KINDS
 
 
 @dataclass(frozen=True)
