@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -44,6 +45,7 @@ async def lead(pool: asyncpg.Pool, interval: float, work: PublishRound) -> None:
         except DB_ERRORS as exc:
             # the lock's session may be gone: start over and take the lock again if free
             log.warning("publishing lock lost: %s", type(exc).__name__)
+            work.step_down()
             await asyncio.sleep(interval)
 
 
@@ -61,6 +63,7 @@ class PublishRound:
         self.publisher = publisher
         self.store = store
         self.metrics = metrics
+        self.current_at: dict[str, float] = {}  # campaign -> when its results were current
 
     async def resume(self) -> None:
         """Pushes each recent latest snapshot again: the previous leader may have died
@@ -78,14 +81,22 @@ class PublishRound:
             except (*DB_ERRORS, KafkaError) as exc:
                 log.warning("publishing failed: %s", exc, extra={"campaign": campaign.id})
                 continue
+            self._current(campaign.id)
             if snapshot is not None:
                 self.metrics.snapshots.labels(str(snapshot["final"]).lower()).inc()
-        await self._report_ages()
 
-    async def _report_ages(self) -> None:
-        now = datetime.now(UTC)
-        for campaign in self.campaigns():
-            latest = await self.store.latest(campaign.id)
-            if latest is not None:
-                age = (now - datetime.fromisoformat(latest["as_of"])).total_seconds()
-                self.metrics.snapshot_age.labels(campaign.id).set(age)
+    def _current(self, campaign_id: str) -> None:
+        """The published results match the counts as of now (new snapshot or none needed).
+
+        The age gauge is computed at scrape time, so it keeps growing while this process
+        cannot publish at all, which is what the stale-results alert needs to see.
+        """
+        if campaign_id not in self.current_at:
+            gauge = self.metrics.snapshot_age.labels(campaign_id)
+            gauge.set_function(lambda: time.time() - self.current_at[campaign_id])
+        self.current_at[campaign_id] = time.time()
+
+    def step_down(self) -> None:
+        """No longer the leader: the new one reports the age from now on."""
+        self.metrics.snapshot_age.clear()
+        self.current_at.clear()

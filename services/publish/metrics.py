@@ -23,7 +23,7 @@ class PublishMetrics:
             ),
             snapshot_age=Gauge(
                 "votestream_publish_snapshot_age_seconds",
-                "Seconds since the latest snapshot of a campaign",
+                "Seconds since a campaign's published snapshot was last known to match the counts",
                 ["campaign"],
                 registry=registry,
             ),

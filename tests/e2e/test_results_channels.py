@@ -118,7 +118,8 @@ def test_every_channel_carries_the_same_verifiable_snapshot(system: System) -> N
         )
     assert per_candidate == {"c03": 2, "c01": 1}
     history = httpx.get(f"{system.publish}/v1/campaigns/{cid}/snapshots").json()["snapshots"]
-    assert [s["seq"] for s in history] == [latest["seq"], first["seq"]]
+    assert [s["seq"] for s in history] == list(range(latest["seq"], 0, -1))  # newest first
+    assert history[0] == latest and first in history
     assert httpx.get(f"{system.publish}/v1/campaigns/{cid}/results/final").status_code == 404
 
     page = httpx.get(f"{system.publish}/campaigns/{cid}")

@@ -64,3 +64,26 @@ async def test_resuming_pushes_recent_latest_snapshots_again_and_leaves_old_ones
     metrics = PublishMetrics.create(CollectorRegistry())
     await PublishRound(lambda: campaigns, publisher, store, metrics).resume()
     assert sink.got == [("recent", 9)]
+
+
+class Unchanged:
+    async def publish(self, campaign: Campaign) -> None:
+        return None
+
+
+async def test_results_age_restarts_at_each_round_and_goes_when_the_lead_is_lost() -> None:
+    registry = CollectorRegistry()
+    metrics = PublishMetrics.create(registry)
+    nothing = cast(SnapshotStore, None)
+    work = PublishRound(lambda: [campaign("c")], cast(Publisher, Unchanged()), nothing, metrics)
+    await work()
+    age = registry.get_sample_value("votestream_publish_snapshot_age_seconds", {"campaign": "c"})
+    assert age is not None and 0 <= age < 1
+    work.current_at["c"] -= 120  # two minutes without a successful round
+    age = registry.get_sample_value("votestream_publish_snapshot_age_seconds", {"campaign": "c"})
+    assert age is not None and age >= 120
+    work.step_down()
+    assert (
+        registry.get_sample_value("votestream_publish_snapshot_age_seconds", {"campaign": "c"})
+        is None
+    )
