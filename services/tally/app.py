@@ -25,6 +25,7 @@ from services.runtime.campaigns import CampaignCache, CampaignStore
 from services.runtime.db import connect_pool
 from services.runtime.kafka import BALLOTS
 from services.runtime.settings import Settings
+from services.tally import detect
 from services.tally.counting import Record
 from services.tally.metrics import TallyMetrics
 from services.tally.store import PostgresTallyStore, Written
@@ -134,8 +135,10 @@ class Tally:
             if row["status"] == "counted":
                 m.counted.labels(row["channel"]).inc()
                 m.end_to_end.observe((now - row["received_at"]).total_seconds())
-            else:
+            elif row["status"] == "rejected":  # 'held' waits for the organiser (issue 10)
                 m.rejected.labels(row["channel"], row["reason"]).inc()
+        for found in written.detections:
+            m.detections.labels(found.detection.rule.kind).inc(len(found.detection.ballot_ids))
 
 
 def _records(
@@ -163,3 +166,4 @@ def _records(
 def register_agent(app: faust.App, tally: Tally) -> None:
     topic = app.topic(BALLOTS, key_serializer="raw", value_serializer="raw")
     app.agent(topic, name="tally")(tally.run)
+    detect.register_announcer(app, lambda: tally.pool)

@@ -19,6 +19,7 @@ import orjson
 
 from services.domain.ballot import Ballot
 from services.domain.campaign import Campaign
+from services.tally import detect
 from services.tally.counting import Decisions, Record, decide_batch
 
 PARTITION_LOCK = 7401  # advisory lock class for "source partition of `ballots`"
@@ -40,7 +41,8 @@ WITH input AS (
     RETURNING *
 ), usage AS (
     INSERT INTO voter_usage (campaign_id, voter_key, period, used)
-    SELECT campaign_id, voter_key, period, count(*) FROM new WHERE status = 'counted'
+    SELECT campaign_id, voter_key, period, count(*) FROM new
+    WHERE status IN ('counted', 'held')  -- a held ballot keeps its voter's place (issue 10)
     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (campaign_id, voter_key, period)
     DO UPDATE SET used = voter_usage.used + EXCLUDED.used
@@ -73,6 +75,7 @@ class Written:
 
     rows: Sequence[asyncpg.Record]
     duplicates: int
+    detections: Sequence[detect.Found] = ()  # stuffing detections of the new rows (issue 10)
 
 
 class PostgresTallyStore:
@@ -97,7 +100,10 @@ class PostgresTallyStore:
             usage = await _usage(conn, voters)
             marks = await _marks(conn, partitions)
             decisions = decide_batch(records, campaigns, known, usage, marks)
+            # a campaign's defences may hold or reject what the rules counted (issue 10)
+            found = await detect.screen_batch(conn, decisions, campaigns)
             rows = await conn.fetch(_WRITE, _payload(decisions)) if decisions.fates else []
+            detected = await detect.record(conn, found, {r["ballot_id"] for r in rows})
             if decisions.marks:
                 await conn.executemany(
                     "INSERT INTO cutoff_marks (campaign_id, source_partition) VALUES ($1, $2)"
@@ -105,7 +111,7 @@ class PostgresTallyStore:
                     sorted(decisions.marks),
                 )
         duplicates = decisions.duplicates + len(decisions.fates) - len(rows)
-        return Written(rows, duplicates)
+        return Written(rows, duplicates, detected)
 
 
 async def _known(conn: asyncpg.Connection, ballot_ids: list[UUID]) -> set[UUID]:
