@@ -81,7 +81,9 @@ class Publisher:
         if not await self.store.cutoff_written(campaign.id):
             partitions = await self.write_cutoff(campaign)
             await self.store.record_cutoff(campaign.id, partitions)
-        return await self.store.cutoff_passed(campaign.id)
+        if not await self.store.cutoff_passed(campaign.id):
+            return False
+        return not await self.store.holding(campaign.id)  # held ballots need a decision first
 
 
 def _body(snapshot: dict[str, Any]) -> dict[str, Any]:

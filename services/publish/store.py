@@ -32,6 +32,9 @@ class SnapshotStore:
             ballots_rejected={
                 r["reason"]: r["ballots"] for r in outcomes if r["status"] == "rejected"
             },
+            # by rule; present once a campaign's defences held anything (issue 10)
+            ballots_held={r["reason"]: r["ballots"] for r in outcomes if r["status"] == "held"}
+            or None,
         )
 
     async def latest(self, campaign_id: str, *, final: bool = False) -> dict[str, Any] | None:
@@ -108,6 +111,16 @@ class SnapshotStore:
             "INSERT INTO cutoffs (campaign_id, partitions) VALUES ($1, $2) ON CONFLICT DO NOTHING",
             campaign_id,
             partitions,
+        )
+
+    async def holding(self, campaign_id: str) -> bool:
+        """True while a ballot a defence rule held awaits the organiser's decision."""
+        return bool(
+            await self.pool.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM held_ballots"
+                " WHERE campaign_id = $1 AND state = 'held')",
+                campaign_id,
+            )
         )
 
     async def cutoff_passed(self, campaign_id: str) -> bool:
