@@ -4,6 +4,7 @@ can be switched off: replays, broker failure, concurrent retries, chain breaks, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
@@ -100,7 +101,13 @@ class Ingest:
 
 @pytest.fixture
 async def ingest(database: str) -> AsyncIterator[Ingest]:
-    pool = await asyncpg.create_pool(database)
+    async with running_ingest(database, pool_size=10) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def running_ingest(database: str, pool_size: int) -> AsyncIterator[Ingest]:
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=pool_size)
     assert pool is not None
     store = CampaignStore(pool)
     await store.put(
@@ -265,3 +272,20 @@ async def test_the_registry_admin_api(ingest: Ingest) -> None:
     assert (await delete("/v1/admin/kiosks/nobody", headers=ADMIN)).status == 404
     status, refusal = await ingest.upload(kiosk, kiosk.body(1, [entry("a", ["c1"])]))
     assert status == 401 and refusal["error"]["code"] == "device_revoked"
+
+
+async def test_many_kiosks_at_once_never_lock_up_a_small_pool(database: str) -> None:
+    """Each upload holds a connection while its ballots need more: uploads are bounded."""
+    async with running_ingest(database, pool_size=4) as small:
+        kiosks = [Kiosk() for _ in range(8)]
+        for kiosk in kiosks:
+            await small.register(kiosk)
+        bodies = [
+            k.body(1, [entry(f"{k.device_id}-{i}", ["c1"]) for i in range(30)]) for k in kiosks
+        ]
+        async with asyncio.timeout(60):
+            answers = await asyncio.gather(
+                *(small.upload(k, b) for k, b in zip(kiosks, bodies, strict=True))
+            )
+        assert [status for status, _ in answers] == [200] * 8
+        assert len(small.sink.published) == 8 * 30

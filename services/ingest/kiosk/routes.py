@@ -29,6 +29,7 @@ def register(app: web.Application) -> None:
         campaigns=deps.campaigns,
         identity_key=deps.identity_key,
         metrics=deps.metrics,
+        at_once=max(1, deps.pool.get_max_size() // 2),
     )
     app.router.add_post("/v1/kiosk/batches", upload_batch)
     app.router.add_post("/v1/admin/kiosks", register_kiosk)

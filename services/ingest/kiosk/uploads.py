@@ -7,8 +7,9 @@ take them, the answer is 503 and nothing is stored, so the kiosk sends the same 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,8 @@ from services.ingest.kiosk.signature import check_signature, check_timestamp, pa
 from services.ingest.metrics import IngestMetrics
 from services.runtime.campaigns import CampaignCache
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class KioskUploads:
@@ -39,6 +42,13 @@ class KioskUploads:
     campaigns: CampaignCache
     identity_key: bytes
     metrics: IngestMetrics
+    # An upload holds a pooled connection (the device lock) while its ballots need more for
+    # their lookups: at most this many at once, so the pool can never be all locks.
+    at_once: int = 4
+    _slots: asyncio.Semaphore = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.at_once)
 
     async def authenticate(self, headers: Mapping[str, str], body: bytes, now: datetime) -> str:
         """The device id, once its registration, the timestamp and the signature check out."""
@@ -60,6 +70,10 @@ class KioskUploads:
 
     async def take(self, device_id: str, batch: KioskBatch, now: datetime) -> tuple[bytes, bool]:
         """(answer, replayed); raises the refusal (401, 409, 503) otherwise."""
+        async with self._slots:
+            return await self._take(device_id, batch, now)
+
+    async def _take(self, device_id: str, batch: KioskBatch, now: datetime) -> tuple[bytes, bool]:
         stale: StaleSeqError | None = None
         async with self.ledger.locked(device_id) as locked:
             if locked.device is None or locked.device.revoked:
@@ -74,7 +88,7 @@ class KioskUploads:
                 stale, breaks = exc, [exc.chain_break]
             else:
                 answer = await self._answer(locked, device_id, batch, breaks, now)
-        self._count_breaks(breaks)  # committed: the breaks are on record
+        self._report(device_id, breaks)  # committed: the breaks are on record
         if stale is not None:
             raise stale
         return answer, False
@@ -130,9 +144,13 @@ class KioskUploads:
         self.metrics.requests.labels("kiosk", "accepted").inc()
         return {**result, "status": "accepted", "reason": None}
 
-    def _count_breaks(self, breaks: list[ChainBreak]) -> None:
+    def _report(self, device_id: str, breaks: list[ChainBreak]) -> None:
         for chain_break in breaks:
             self.metrics.kiosk_chain_breaks.labels(chain_break.kind).inc()
+            log.warning(
+                "kiosk chain break",
+                extra={"device_id": device_id, "kind": chain_break.kind, "seq": chain_break.seq},
+            )
 
 
 def _replayed(stored: StoredBatch, device_id: str, batch: KioskBatch) -> bytes:
