@@ -54,7 +54,7 @@ class Settings:
     rate_ip_burst: int = 2000
     rate_voter_per_second: float = 1.0
     rate_voter_burst: int = 5
-    rate_otp_ip_per_minute: float = 10.0
+    rate_otp_ip_per_minute: float = 30.0  # carrier NAT puts many phones behind one /24
     otp_ttl: float = 300.0
     otp_attempts: int = 5
     otp_resend_interval: float = 60.0
