@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import logging
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from services.domain.errors import SettingsError, UnavailableError
 from services.runtime.settings import Settings
 
 OUTBOX = "sms-outbox.jsonl"
+log = logging.getLogger(__name__)
 
 
 class SmsError(UnavailableError):
@@ -66,6 +68,7 @@ class DevFileSmsSender:
 
 def sender_from_settings(settings: Settings) -> SmsSender:
     if settings.sms_sender == "dev":
+        log.warning("VOTESTREAM_SMS_SENDER=dev: login codes go to %s, not to phones", OUTBOX)
         return DevFileSmsSender(settings.data_dir / OUTBOX)
     module_name, _, factory_name = settings.sms_sender.partition(":")
     try:
