@@ -8,7 +8,7 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from services.ingest import admin, pages, public
+from services.ingest import admin, defenses_admin, pages, public, velocity
 from services.ingest.ballots import BallotDesk
 from services.ingest.channels import web as web_channel
 from services.ingest.kiosk import routes as kiosk_routes
@@ -43,7 +43,9 @@ class IngestDeps:
 def create_app(deps: IngestDeps) -> web.Application:
     app = web.Application(middlewares=[correlate, errors_as_json], client_max_size=MAX_BODY)
     app["deps"] = deps
-    for module in (web_channel, admin, public, pages, kiosk_routes, wechat_routes):
+    # velocity first: it puts the campaign's velocity limits in front of deps.desk (issue 10)
+    channels = (velocity, web_channel, kiosk_routes, wechat_routes)
+    for module in (*channels, admin, defenses_admin, public, pages):
         module.register(app)
 
     async def ready() -> bool:
