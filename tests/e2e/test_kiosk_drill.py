@@ -209,6 +209,10 @@ def test_offline_kiosk_loses_and_duplicates_nothing(
     kiosks = httpx.get(f"{system.ingest}/v1/admin/kiosks", headers=system.admin_headers()).json()
     (mine,) = [k for k in kiosks["kiosks"] if k["device_id"] == device_id]
     assert mine["chain"]["status"] == "intact" and mine["last_seq"] == mine["batches"]
+    listed = votestream("kiosk", "list", env=system.env)
+    assert f"{device_id}\tactive\tseq {mine['last_seq']}\tintact (gaps 0, forks 0)" in listed
+    votestream("kiosk", "revoke", device_id, env=system.env)
+    assert f"{device_id}\trevoked" in votestream("kiosk", "list", env=system.env)
     assert agent.stop() == 0
     stored = b"".join(p.read_bytes() for p in (tmp_path / "kiosk").iterdir())
     assert not any(phone[3:].encode() in stored for phone in phones[:50])
