@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     from services.loadgen.command import add_arguments as loadgen_arguments
 
     loadgen_arguments(sub.add_parser("loadgen", help="drive a running system with real traffic"))
+    from services.ingest.defenses_commands import add_arguments as defenses_arguments
+
+    defenses_arguments(sub.add_parser("defenses", help="stuffing detections and held ballots"))
     return parser
 
 
@@ -88,6 +91,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         from services.ingest.kiosk.commands import run_registry_command
 
         return asyncio.run(run_registry_command(args))
+    if args.command == "defenses":
+        from services.ingest.defenses_commands import run as defenses
+
+        return asyncio.run(defenses(args))
     from services import operator
 
     if args.command == "campaign":
