@@ -141,13 +141,11 @@ _FLOATS = {
     "snapshot_interval",
     "campaign_refresh",
     "tally_batch_window",
-    "rate_ip_per_second",
-    "rate_voter_per_second",
-    "rate_otp_ip_per_minute",
     "otp_ttl",
     "otp_resend_interval",
     "web_token_ttl",
 }
+_RATES = {"rate_ip_per_second", "rate_voter_per_second", "rate_otp_ip_per_minute"}  # 0: no limit
 
 
 def _convert(name: str, raw: str) -> Any:
@@ -162,6 +160,11 @@ def _convert(name: str, raw: str) -> Any:
         if not 0 < seconds <= 3600:
             raise ValueError("must be a number of seconds above 0")
         return seconds
+    if name in _RATES:
+        rate = float(raw)
+        if not 0 <= rate <= 1_000_000:
+            raise ValueError("must be a rate from 0 (no limit) to 1000000")
+        return rate
     if name in ("data_dir", "publish_dir"):
         return Path(raw)
     if name == "public_base_url" and not raw.startswith(("http://", "https://")):
