@@ -8,10 +8,10 @@ The buckets live in this process's memory, by choice: they sit on the hot path o
 ballot, where a database round trip per request would cost more than the ballot itself.
 So the limits are per ingest process: N replicas admit up to N x the rate per key. Set
 them for one process (VOTESTREAM_RATE_IP_PER_SECOND / _IP_BURST, _VOTER_PER_SECOND /
-_VOTER_BURST, _OTP_IP_PER_MINUTE). The limits that cost money or guard secrets — SMS sends
-per phone, code attempts — are kept in PostgreSQL instead (see otp.py), so they hold
-across processes. The stateful defence is the tally's per-voter limit, which no replica
-count can get around.
+_VOTER_BURST, _OTP_IP_PER_MINUTE); a rate of 0 switches that limit off. The limits that
+cost money or guard secrets — SMS sends per phone, code attempts — are kept in PostgreSQL
+instead (see otp.py), so they hold across processes. The stateful defence is the tally's
+per-voter limit, which no replica count can get around.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ class TokenBuckets:
 
     def take(self, key: str) -> float:
         """Takes a token: 0 when allowed, else the seconds until one is available."""
+        if self.rate <= 0:  # a rate of 0 switches the limit off
+            return 0.0
         now = self.clock()
         tokens, last = self._buckets.pop(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)

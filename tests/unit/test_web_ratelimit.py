@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from services.domain.errors import RateLimitedError
+from services.domain.errors import RateLimitedError, SettingsError
 from services.ingest.ratelimit import TokenBuckets
+from services.runtime.settings import Settings
 from tests.unit.web_fakes import CountingSink, bearer, voter_token, web_client
 
 URL = "/v1/campaigns/demo/ballots"
@@ -49,6 +50,19 @@ def test_forgotten_keys_are_the_least_recently_seen() -> None:
     buckets.take("c")
     assert buckets.take("b") == 0  # b was forgotten, so it starts full
     assert buckets.take("c") > 0  # c, newer, is still remembered
+
+
+def test_a_rate_of_zero_switches_the_limit_off() -> None:
+    buckets = TokenBuckets(rate=0, burst=1, clock=Clock())
+    assert [buckets.take("a") for _ in range(1000)] == [0] * 1000
+
+
+def test_rates_come_from_settings_and_zero_is_allowed() -> None:
+    env = {"VOTESTREAM_RATE_IP_PER_SECOND": "0", "VOTESTREAM_RATE_VOTER_PER_SECOND": "5000"}
+    settings = Settings.from_env(env)
+    assert (settings.rate_ip_per_second, settings.rate_voter_per_second) == (0, 5000)
+    with pytest.raises(SettingsError, match="VOTESTREAM_RATE_IP_PER_SECOND"):
+        Settings.from_env({"VOTESTREAM_RATE_IP_PER_SECOND": "-1"})
 
 
 def test_require_raises_429_with_whole_seconds_to_wait() -> None:

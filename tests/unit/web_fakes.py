@@ -58,6 +58,9 @@ class EmptyPool:
     async def fetchval(self, *_: Any) -> int:
         return 1
 
+    def get_max_size(self) -> int:
+        return 10
+
 
 class FixedStore:
     def __init__(self, campaigns: list[Campaign]) -> None:
