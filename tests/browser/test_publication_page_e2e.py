@@ -12,14 +12,12 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.conftest import system
 from tests.support.system import System
 from tests.support.waiting import eventually_async
 
 from .drivers import PublicationPage, phone_context, screenshot
 
 pytestmark = pytest.mark.browser
-__all__ = ["system"]  # the session's running votestream, shared with tests/e2e
 
 
 @pytest_asyncio.fixture(loop_scope="session")

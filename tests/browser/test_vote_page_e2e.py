@@ -15,14 +15,12 @@ from playwright.async_api import Browser, Page, expect
 
 from services.ingest.otp import phone_key
 from services.ingest.sms import OUTBOX
-from tests.e2e.conftest import system
 from tests.support.system import System
 from tests.support.waiting import eventually, eventually_async
 
 from .drivers import VotePage, phone_context, screenshot
 
 pytestmark = pytest.mark.browser
-__all__ = ["system"]  # the session's running votestream, shared with tests/e2e
 
 PHONE_AS_TYPED = "139 0533 2021"
 PHONE = "+8613905332021"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import jwt
+import pytest
 import yaml
 
 from services.runtime.processes import free_port
@@ -122,3 +124,12 @@ def stop_system(system: System, timeout: float = 90) -> int:
     out, _ = system.proc.communicate(timeout=timeout)
     system.output.extend(out.splitlines())
     return system.proc.returncode
+
+
+@pytest.fixture(scope="session")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """One whole votestream for the test session; each test makes its own campaign."""
+    running = start_system(tmp_path_factory.mktemp("votestream"))
+    yield running
+    code = stop_system(running)
+    assert code == 0, "\n".join(running.output[-30:])
