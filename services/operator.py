@@ -7,7 +7,6 @@ import base64
 import os
 import sys
 import urllib.request
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from services.domain.snapshot import verify as verify_snapshot
 from services.runtime.campaigns import CampaignStore, read_campaign_file
 from services.runtime.db import connect_pool
 from services.runtime.settings import Settings
+from services.tally import recount as tally_recount
 
 
 def _say(line: str) -> None:
@@ -44,73 +44,26 @@ async def campaign(args: argparse.Namespace) -> int:
 
 
 async def recount(campaign_id: str) -> int:
-    """Recounts from the ballot records alone and compares with the tallies and the snapshot."""
+    """Recounts from the ballot records alone; compares with the tallies and the snapshot."""
     settings = Settings.from_env(os.environ)
     pool = await connect_pool(settings.dsn, max_size=2)
     try:
-        records = await pool.fetch(
-            "SELECT candidate_id, channel, date_trunc('minute', received_at) AS w, count(*) AS n"
-            " FROM ballots CROSS JOIN LATERAL unnest(selections) AS candidate_id"
-            " WHERE campaign_id = $1 AND status = 'counted' GROUP BY 1, 2, 3",
-            campaign_id,
-        )
-        tallied = await pool.fetch(
-            "SELECT candidate_id, channel, window_start AS w, sum(votes) AS n FROM tallies"
-            " WHERE campaign_id = $1 GROUP BY 1, 2, 3",
-            campaign_id,
-        )
-        latest = await pool.fetchrow(
-            "SELECT body FROM snapshots WHERE campaign_id = $1 ORDER BY seq DESC LIMIT 1",
-            campaign_id,
-        )
+        found = await tally_recount.recount(pool, campaign_id)
     finally:
         await pool.close()
-    recounted = {(r["candidate_id"], r["channel"], r["w"]): r["n"] for r in records}
-    windows = {(r["candidate_id"], r["channel"], r["w"]): r["n"] for r in tallied}
-    differences = _window_differences(recounted, windows)
-    totals: Counter[tuple[str, str]] = Counter()
-    for (cid, ch, _), n in recounted.items():
-        totals[(cid, ch)] += n
-    snapshot = orjson.loads(latest["body"]) if latest else None
-    differences += _snapshot_differences(totals, snapshot)
+    differences = tally_recount.differences(found)
     if differences:
-        _say(f"{'where':<44}{'recount':>10}{'published':>11}")
-        for where, mine, theirs in differences:
-            _say(f"{where:<44}{mine:>10}{theirs:>11}")
+        for line in tally_recount.table(differences):
+            _say(line)
         _say(f"recount of {campaign_id}: {len(differences)} difference(s)")
         return 1
-    seq = snapshot["seq"] if snapshot else "-"
+    seq = found.snapshot["seq"] if found.snapshot else "-"
+    ballots = sum(found.outcomes.values())
     _say(
-        f"recount of {campaign_id}: {sum(totals.values())} votes in {len(recounted)} windows "
-        f"agree with the tallies and snapshot #{seq}"
+        f"recount of {campaign_id}: {ballots} ballots, {found.votes} votes in"
+        f" {len(found.windows)} windows agree with the tallies and snapshot #{seq}"
     )
     return 0
-
-
-def _window_differences(
-    recounted: dict[tuple[str, str, Any], int], windows: dict[tuple[str, str, Any], int]
-) -> list[tuple[str, int, int]]:
-    out = []
-    for key in sorted(set(recounted) | set(windows)):
-        mine, theirs = recounted.get(key, 0), windows.get(key, 0)
-        if mine != theirs:
-            cid, ch, w = key
-            out.append((f"window {w:%Y-%m-%d %H:%M} {cid}/{ch}", mine, theirs))
-    return out
-
-
-def _snapshot_differences(
-    totals: Counter[tuple[str, str]], snapshot: dict[str, Any] | None
-) -> list[tuple[str, int, int]]:
-    if snapshot is None:
-        return [("no snapshot published", sum(totals.values()), 0)] if totals else []
-    out = []
-    for candidate in snapshot["candidates"]:
-        for ch, theirs in candidate["by_channel"].items():
-            mine = totals.get((candidate["id"], ch), 0)
-            if mine != theirs:
-                out.append((f"snapshot #{snapshot['seq']} {candidate['id']}/{ch}", mine, theirs))
-    return out
 
 
 def verify(path: Path, public_key_b64: str | None) -> int:
