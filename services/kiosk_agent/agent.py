@@ -56,10 +56,12 @@ async def run_agent_until_stopped(settings: AgentSettings) -> None:
         await web.TCPSite(runner, settings.host, settings.port).start()
         log.info("kiosk agent ready", extra={"port": settings.port})
         upload = asyncio.create_task(uploader.run(), name="uploader")
-        await _until_stopped()
+        stopped = asyncio.create_task(_until_stopped(), name="signals")
+        await asyncio.wait({upload, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
         upload.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await upload
+            await upload  # an uploader that failed ends the agent with its error
     finally:
         await runner.cleanup()
         await session.close()
