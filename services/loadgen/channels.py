@@ -20,6 +20,10 @@ WEB_EXPECTED = {"ballot": 202, "retry": 202, "repeat": 202, "bad_selection": 422
 class Channel(Protocol):
     name: str
 
+    async def start_session(self, http: aiohttp.ClientSession, voter: str) -> None:
+        """What a voter does before casting (WeChat: scan the campaign's QR code)."""
+        ...
+
     async def send(self, http: aiohttp.ClientSession, shot: Shot) -> int:
         """Sends the shot; returns the HTTP status."""
         ...
@@ -38,6 +42,9 @@ class WebChannel:
 
     def __post_init__(self) -> None:
         self.url = f"{self.ingest}/v1/campaigns/{self.campaign_id}/ballots"
+
+    async def start_session(self, http: aiohttp.ClientSession, voter: str) -> None:
+        return None
 
     def token(self, voter: str, *, forged: bool = False) -> str:
         now = int(time.time())

@@ -14,12 +14,15 @@ import aiohttp
 import orjson
 
 from services.domain.campaign import Campaign, parse_campaign, parse_duration
+from services.ingest.wechat.crypto import WeChatCipher
 from services.loadgen.channels import Channel, WebChannel
 from services.loadgen.driver import Driver, Stats
+from services.loadgen.kiosk import KioskChannel
 from services.loadgen.progress import show_progress
 from services.loadgen.report import report, summary
 from services.loadgen.totals import Results
 from services.loadgen.traffic import Mix, Traffic
+from services.loadgen.wechat import WeChatChannel
 from services.runtime.settings import Settings
 
 CHANNELS = ("web", "wechat", "kiosk")
@@ -73,9 +76,10 @@ async def _run(args: argparse.Namespace, settings: Settings, names: tuple[str, .
     timeout = aiohttp.ClientTimeout(total=30)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
         campaign = await _campaign(http, ingest, args.campaign)
-        channels = build_channels(names, campaign, ingest, settings)
+        run_id = secrets.token_hex(4)
+        channels = await build_channels(http, names, campaign, ingest, settings, run_id)
         mix = Mix(names, args.duplicate_rate, args.repeat_rate, args.invalid_rate)
-        traffic = Traffic(campaign, mix, secrets.token_hex(4), args.seed)
+        traffic = Traffic(campaign, mix, run_id, args.seed)
         results = Results(http, publish, campaign.id)
         baseline = await results.latest()
         driver = Driver(http, channels, Stats())
@@ -130,17 +134,34 @@ async def _campaign(http: aiohttp.ClientSession, ingest: str, campaign_id: str) 
         return parse_campaign(await response.json())
 
 
-def build_channels(
-    names: tuple[str, ...], campaign: Campaign, ingest: str, settings: Settings
+async def build_channels(
+    http: aiohttp.ClientSession,
+    names: tuple[str, ...],
+    campaign: Campaign,
+    ingest: str,
+    settings: Settings,
+    run_id: str,
 ) -> dict[str, Channel]:
     made: dict[str, Channel] = {}
     for name in names:
         if name == "web":
-            if not settings.web_jwt_secret:
-                raise SystemExit(
-                    "loadgen: VOTESTREAM_WEB_JWT_SECRET is not set (nor in the data dir)"
-                )
+            _need(settings.web_jwt_secret, "VOTESTREAM_WEB_JWT_SECRET")
             made[name] = WebChannel(ingest, campaign.id, settings.web_jwt_secret)
+        elif name == "wechat":
+            _need(settings.wechat_token, "VOTESTREAM_WECHAT_TOKEN")
+            cipher = None
+            if settings.wechat_aes_key:
+                cipher = WeChatCipher(settings.wechat_aes_key, settings.wechat_appid)
+            numbers = {c.id: n for n, c in enumerate(campaign.candidates, start=1)}
+            made[name] = WeChatChannel(ingest, campaign.id, settings.wechat_token, cipher, numbers)
         else:
-            raise SystemExit(f"loadgen: the {name} channel is not built into the loadgen yet")
+            _need(settings.admin_token, "VOTESTREAM_ADMIN_TOKEN")
+            kiosk = KioskChannel(ingest, campaign.id, settings.admin_token)
+            await kiosk.register(http, run_id)
+            made[name] = kiosk
     return made
+
+
+def _need(value: str, variable: str) -> None:
+    if not value:
+        raise SystemExit(f"loadgen: {variable} is not set (nor in the data dir's secrets)")

@@ -81,6 +81,7 @@ class Driver:
         depend on a fate nobody knows)."""
         self.inflight += 1
         try:
+            await self.channels[shots[0].channel].start_session(self.http, shots[0].voter)
             for shot in shots:
                 if not await self.fire(shot, due):
                     return
