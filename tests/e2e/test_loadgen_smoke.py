@@ -1,5 +1,5 @@
-"""`votestream loadgen` against the running system: a short run over web, WeChat and kiosk whose published totals
-must equal the loadgen's own count (totals, not speed)."""
+"""`votestream loadgen` against the running system: a short run over web, WeChat and kiosk
+whose published totals must equal the loadgen's own count (totals, not speed)."""
 
 from __future__ import annotations
 
