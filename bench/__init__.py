@@ -1,0 +1,1 @@
+"""Benchmarks run by `make bench`: ceilings, votestream end to end, the naive baseline."""

@@ -1,0 +1,99 @@
+"""votestream end to end: `votestream up` on free ports, driven by `votestream loadgen` (a
+separate process), every run checked against the published totals, and received->counted
+read from the ballots table (counted_at - received_at) of that run's campaign."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services.runtime.processes import free_port
+from tests.support.system import System
+from tests.support.waiting import eventually
+
+# The per-IP bucket would throttle one loopback client long before the capacity; these are
+# the largest values the settings accept.
+SYSTEM_ENV = {"VOTESTREAM_RATE_IP_PER_SECOND": "3600", "VOTESTREAM_RATE_IP_BURST": "100000"}
+PURE = ["--duplicate-rate", "0", "--repeat-rate", "0", "--invalid-rate", "0"]
+
+
+def loadgen(system: System, load: list[str], seconds: float, work: Path) -> dict[str, Any]:
+    campaign = system.new_campaign()
+    out = work / f"loadgen-{uuid.uuid4().hex[:6]}.json"
+    argv = [sys.executable, "-m", "services", "loadgen", "--campaign", campaign["id"], *load]
+    argv += ["--duration", f"{seconds}", "--quiet", "--json", str(out), "--settle-timeout", "120"]
+    done = subprocess.run(argv, env=system.env, capture_output=True, text=True, timeout=600)
+    summary: dict[str, Any] = json.loads(out.read_text())
+    summary["report"] = done.stdout
+    return summary
+
+
+async def counted_latency(system: System, campaign_id: str) -> dict[str, float]:
+    conn = await asyncpg.connect(
+        f"postgresql://votestream@127.0.0.1:{system.ports['PG']}/votestream"
+    )
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS n, min(received_at) AS first_in, max(received_at) AS last_in,"
+            " max(counted_at) AS last_counted,"
+            " percentile_cont(0.5) WITHIN GROUP (ORDER BY counted_at - received_at) AS p50,"
+            " percentile_cont(0.99) WITHIN GROUP (ORDER BY counted_at - received_at) AS p99"
+            " FROM ballots WHERE campaign_id = $1 AND status = 'counted'",
+            campaign_id,
+        )
+    finally:
+        await conn.close()
+    span = (row["last_counted"] - row["first_in"]).total_seconds()
+    return {
+        "counted": row["n"],
+        "counted_per_s": row["n"] / span if span > 0 else 0.0,
+        "e2e_p50_ms": row["p50"].total_seconds() * 1000,
+        "e2e_p99_ms": row["p99"].total_seconds() * 1000,
+        "drain_ms": (row["last_counted"] - row["last_in"]).total_seconds() * 1000,
+    }
+
+
+async def level(system: System, load: list[str], seconds: float, work: Path) -> dict[str, Any]:
+    summary = loadgen(system, load, seconds, work)
+    summary.update(await counted_latency(system, summary["campaign"]))
+    return summary
+
+
+def second_tally(system: System, work: Path) -> subprocess.Popen[bytes]:
+    port = free_port()
+    env = {**system.env, "VOTESTREAM_TALLY_PORT": str(port)}
+    log = open(work / "tally-2.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.tally"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+    def ready() -> bool:
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    eventually(ready, timeout=90, what="second tally worker ready")
+    return proc
+
+
+def service_pids(system: System) -> dict[str, int]:
+    """The supervisor's children by service name (for the profiler)."""
+    pid = system.proc.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    found = {}
+    for child in children:
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        for name in ("ingest", "tally", "publish"):
+            if f"services.{name}" in cmdline:
+                found[name] = int(child)
+    return found

@@ -1,0 +1,177 @@
+"""bench/RESULTS.md from one run's figures: tables first, ratios, then what the machine did."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.simulate import describe
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else "n/a"
+
+
+def _row(name: str, a: float, b: float, target: str = "") -> str:
+    return f"| {name} | {_ratio(a, b)} | {target} |"
+
+
+def _http_row(name: str, r: dict[str, Any], note: str = "") -> str:
+    bad = sum(r["unexpected"].values()) + r["lost"]
+    return (
+        f"| {name} | {r['rate']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
+        f" {r['retries']} | {bad} | {note} |"
+    )
+
+
+def ceilings(p: dict[str, Any]) -> list[str]:
+    t, h = p["transport"], p["http"]
+    return [
+        "## 1. Ceilings (64 closed-loop clients for HTTP)",
+        "",
+        "| what | /s | p50 ms | p99 ms | retries | non-2xx/lost | note |",
+        "|---|---:|---:|---:|---:|---:|---|",
+        _http_row("bare aiohttp handler", h["bare"]),
+        _http_row("handler + Kafka acks=all, linger 1 ms", h["kafka_linger1"]),
+        _http_row("handler + Kafka acks=all, linger 5 ms", h["kafka_linger5"]),
+        f"| broker produce (acks=all, linger 5) | {t['broker_produce']:,.0f} | | | | | records |",
+        f"| broker consume | {t['broker_consume']:,.0f} | | | | | records |",
+        f"| Postgres COPY, 2000-row transactions | {t['pg_copy']:,.0f} | | | | | rows |",
+        f"| Postgres tally store (`PostgresTallyStore.apply`, 2000/batch) |"
+        f" {t['pg_tally_store']:,.0f} | | | | | ballots |",
+        "",
+    ]
+
+
+def naive(p: dict[str, Any]) -> list[str]:
+    n = p["naive"]
+    lines = [
+        f"## 3. Naive baseline (pool of {n['pool']} connections, READ COMMITTED, per vote one"
+        " transaction: INSERT ballot + `UPDATE candidates SET votes = votes + 1` per selection"
+        " in page order (`click order`: in the order the voter picked); a deadlock answers 503"
+        " and the client retries up to 3 times)",
+        "",
+        "| clients | votes/s | p50 ms | p99 ms | deadlocks | retries | totals correct |",
+        "|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for key, label in (
+        ("form1", "1"),
+        ("form16", "16"),
+        ("form64", "64"),
+        ("click64", "64, click order"),
+    ):
+        r = n[key]
+        lines.append(
+            f"| {label} | {r['rate']:,.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} |"
+            f" {r['server']['deadlocks']} | {r['retries']} | {'yes' if r['correct'] else 'NO'} |"
+        )
+    return [*lines, ""]
+
+
+def votestream(v: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 2. votestream end to end (HTTP in -> Kafka -> Faust tally -> Postgres -> results API)",
+        "",
+        "| run | offered /s | accepted /s | counted /s | ingest p50 / p99 ms |"
+        " received->counted p50 / p99 ms | drain ms | totals |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    rows = [("capacity probe, closed loop 64", v["capacity"])]
+    rows += [(f"1 worker, {r['fraction']:.0%}", r) for r in v["levels"]]
+    rows += [(f"2 workers, {r['fraction']:.0%}", r) for r in v.get("two_workers", [])]
+    for name, r in rows:
+        lat = next(iter(r["latency_ms"].values()), {"p50": 0, "p99": 0})
+        ok = "equal" if r["ok"] else f"FAILED {r['differences'][:2]} {r['unexpected']}"
+        lines.append(
+            f"| {name} | {r['offered_per_s']:,.0f} | {r['accepted_per_s']:,.0f} |"
+            f" {r['counted_per_s']:,.0f} | {lat['p50']:.1f} / {lat['p99']:.1f} |"
+            f" {r['e2e_p50_ms']:.0f} / {r['e2e_p99_ms']:.0f} | {r['drain_ms']:.0f} | {ok} |"
+        )
+    return [*lines, ""]
+
+
+def tally_alone(p: dict[str, Any]) -> list[str]:
+    t = p["tally_alone"]
+    return [
+        f"## 4. Tally alone ({t['ballots']:,} ballots pre-filled on 12 partitions, no HTTP)",
+        "",
+        "| consumer | ballots/s |",
+        "|---|---:|",
+        f"| Faust agent (`services.tally`) | {t['faust']['rate']:,.0f} |",
+        f"| plain aiokafka loop, same store | {t['plain']['rate']:,.0f} |",
+        f"| ratio Faust / plain | {_ratio(t['faust']['rate'], t['plain']['rate'])} |",
+        "",
+    ]
+
+
+def ratios(results: dict[str, Any]) -> list[str]:
+    p, v = results["parts"], results["votestream"]
+    bare = p["http"]["bare"]["rate"]
+    cap = v["capacity"]
+    naive64 = p["naive"]["form64"]
+    lat = next(iter(cap["latency_ms"].values()))
+    http, alone = p["http"], p["tally_alone"]
+    return [
+        "## Ratios (same run, same machine, same client)",
+        "",
+        "| ratio | value | target |",
+        "|---|---:|---:|",
+        _row(
+            "votestream end to end / naive at 64 clients",
+            cap["counted_per_s"],
+            naive64["rate"],
+            ">= 10",
+        ),
+        _row(
+            "naive p99 / votestream ingest p99 (64 clients)", naive64["p99_ms"], lat["p99"], ">= 20"
+        ),
+        _row(
+            "awaited-ack handler (linger 1) / bare", http["kafka_linger1"]["rate"], bare, ">= 0.45"
+        ),
+        _row("awaited-ack handler (linger 5) / bare", http["kafka_linger5"]["rate"], bare),
+        _row("votestream ingest (accepted) / bare", cap["accepted_per_s"], bare),
+        _row("votestream end to end (counted) / bare", cap["counted_per_s"], bare, ">= 0.25"),
+        _row("Faust tally / plain aiokafka loop", alone["faust"]["rate"], alone["plain"]["rate"]),
+        "",
+    ]
+
+
+def profiles(v: dict[str, Any]) -> list[str]:
+    top: dict[str, Any] = next((r for r in v["levels"] if r["fraction"] == 1.0), {})
+    lines = ["## Profiles at 100% (py-spy, 200 Hz, % of all samples)", ""]
+    for name in ("ingest", "tally"):
+        found = top.get(f"profile_{name}") or {}
+        lines += [f"**{name}**", "", "| heaviest self time | % | our functions, total | % |"]
+        lines.append("|---|---:|---|---:|")
+        pairs = zip(found.get("self", []), found.get("ours", []), strict=False)
+        lines += [f"| `{a}` | {x:.1f} | `{b}` | {y:.1f} |" for (a, x), (b, y) in pairs]
+        lines.append("")
+    return lines
+
+
+def write_results(results: dict[str, Any], path: Path) -> None:
+    m = results["machine"]
+    lines = [
+        "# Benchmark results (written by `make bench`)",
+        "",
+        f"One run, {m['cpus']} CPUs, Python {m['python']}, {results['seconds_per_run']:g} s per"
+        f" load run, {results['wall_seconds']:g} s in all. Load average before"
+        f" {m['load_before']}, after {m['load_after']} (other work on the machine shows here).",
+        "Everything co-located on loopback: clients, servers, broker (Tansu, in memory) and"
+        " PostgreSQL share the same cores, so absolute figures are low and noisy; the ratios"
+        " are the point.",
+        "",
+        *ratios(results),
+        *ceilings(results["parts"]),
+        *votestream(results["votestream"]),
+        *naive(results["parts"]),
+        *tally_alone(results["parts"]),
+        *profiles(results["votestream"]),
+        "## Capacity simulation (bench/simulate.py)",
+        "",
+        "```",
+        describe(results["simulation"]),
+        "```",
+        "",
+    ]
+    path.write_text("\n".join(lines))

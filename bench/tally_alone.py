@@ -1,0 +1,106 @@
+"""The Faust tally alone on a pre-filled topic, against a plain aiokafka loop doing the same
+Postgres work. Rates come from the database's own clock (counted_at of the first and last
+batch), so neither process start nor the consumer-group join is counted."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+
+from bench.ballots import encoded, make_ballots
+from bench.transport import produce
+from services.domain.campaign import Campaign
+from services.runtime.campaigns import CampaignStore
+from services.runtime.kafka import BALLOTS, ensure_topics
+from services.runtime.processes import free_port
+from tests.support.stack import Stack
+
+WAIT = 120.0
+
+
+async def prepared_database(stack: Stack, campaign: Campaign) -> str:
+    dsn = await stack.new_database()
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    try:
+        await CampaignStore(pool).put(campaign)
+    finally:
+        await pool.close()
+    return dsn
+
+
+async def prefill(stack: Stack, campaign: Campaign, count: int) -> None:
+    await ensure_topics(stack.bootstrap, 12)
+    await produce(stack.bootstrap, BALLOTS, encoded(make_ballots(campaign, count)))
+
+
+async def counted_rate(dsn: str, count: int, proc: subprocess.Popen[bytes]) -> dict[str, float]:
+    """Waits until `count` ballots are stored; the rate over the batches after the first."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + WAIT
+        while await conn.fetchval("SELECT count(*) FROM ballots") < count:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"tally did not count {count} ballots (exit {proc.poll()})")
+            await asyncio.sleep(0.1)
+        first, last = await conn.fetchrow("SELECT min(counted_at), max(counted_at) FROM ballots")
+        in_first = await conn.fetchval("SELECT count(*) FROM ballots WHERE counted_at = $1", first)
+        span = (last - first).total_seconds()
+        return {"rate": (count - in_first) / span if span > 0 else 0.0, "seconds": span}
+    finally:
+        await conn.close()
+
+
+def faust_worker(stack: Stack, dsn: str, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "VOTESTREAM_KAFKA_BOOTSTRAP": stack.bootstrap,
+        "VOTESTREAM_DATABASE_URL": dsn,
+        "VOTESTREAM_TALLY_GROUP": f"bench-faust-{uuid.uuid4().hex[:6]}",
+        "VOTESTREAM_TALLY_PORT": str(free_port()),
+        "VOTESTREAM_DATA_DIR": str(data_dir),
+    }
+    log = open(data_dir / "faust-tally.log", "ab")  # noqa: SIM115 - handed to the child
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.tally"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def plain_worker(stack: Stack, dsn: str, count: int) -> subprocess.Popen[bytes]:
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.plain_tally",
+        "--bootstrap",
+        stack.bootstrap,
+        "--dsn",
+        dsn,
+        "--group",
+        f"bench-plain-{uuid.uuid4().hex[:6]}",
+        "--count",
+        str(count),
+    ]
+    return subprocess.Popen(argv)
+
+
+async def compare(stack: Stack, campaign: Campaign, count: int, work: Path) -> dict[str, object]:
+    await prefill(stack, campaign, count)
+    out: dict[str, object] = {"ballots": count}
+    for name in ("faust", "plain"):
+        dsn = await prepared_database(stack, campaign)
+        work.mkdir(parents=True, exist_ok=True)
+        proc = (
+            faust_worker(stack, dsn, work) if name == "faust" else plain_worker(stack, dsn, count)
+        )
+        try:
+            out[name] = await counted_rate(dsn, count, proc)
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    return out
