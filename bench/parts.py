@@ -15,6 +15,7 @@ from bench.http import serve_and_hammer
 from bench.servers import NAIVE_SCHEMA
 from bench.tally_alone import compare, prepared_database
 from bench.transport import consume, new_topic, postgres_inserts, produce
+from bench.wrk import bare_with_wrk
 from schemas.events import encode_ballot
 from services.domain.campaign import Campaign
 from services.tally.counting import Record
@@ -58,6 +59,7 @@ async def tally_store(stack: Stack, campaign: Campaign, count: int = 20_000) -> 
 def http_ceilings(stack: Stack, clients: int, seconds: float) -> dict[str, Any]:
     boot = ["--bootstrap", stack.bootstrap]
     return {
+        "bare_wrk": bare_with_wrk(clients, seconds),
         "bare": serve_and_hammer(["bare"], clients, seconds),
         "kafka_linger1": serve_and_hammer(["kafka", *boot, "--linger", "1"], clients, seconds),
         "kafka_linger5": serve_and_hammer(["kafka", *boot, "--linger", "5"], clients, seconds),

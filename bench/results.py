@@ -24,6 +24,15 @@ def _http_row(name: str, r: dict[str, Any], note: str = "") -> str:
     )
 
 
+def _wrk_row(r: dict[str, Any] | None) -> list[str]:
+    if not r:
+        return []
+    return [
+        f"| bare handler, wrk client (C, 1 thread) | {r['rate']:,.0f} | {r['p50_ms']:.1f} |"
+        f" {r['p99_ms']:.1f} | | | beside, not in the ratios |"
+    ]
+
+
 def ceilings(p: dict[str, Any]) -> list[str]:
     t, h = p["transport"], p["http"]
     return [
@@ -32,6 +41,7 @@ def ceilings(p: dict[str, Any]) -> list[str]:
         "| what | /s | p50 ms | p99 ms | retries | non-2xx/lost | note |",
         "|---|---:|---:|---:|---:|---:|---|",
         _http_row("bare aiohttp handler", h["bare"]),
+        *_wrk_row(h.get("bare_wrk")),
         _http_row("handler + Kafka acks=all, linger 1 ms", h["kafka_linger1"]),
         _http_row("handler + Kafka acks=all, linger 5 ms", h["kafka_linger5"]),
         f"| broker produce (acks=all, linger 5) | {t['broker_produce']:,.0f} | | | | | records |",
