@@ -14,9 +14,10 @@ from typing import Any
 
 from services.runtime.processes import free_port, port_open, stop, wait_until
 
-SCRIPT = """wrk.method = "POST"
+BODY = '{"selections": ["c01", "c05", "c09"], "ballot_id": "6f1c0b4e-8a57-4c43-9d0e-1f2a3b4c5d6e"}'
+SCRIPT = f"""wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"selections": ["c01", "c05", "c09"], "ballot_id": "6f1c0b4e-8a57-4c43-9d0e-1f2a3b4c5d6e"}'
+wrk.body = '{BODY}'
 """
 
 
