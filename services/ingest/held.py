@@ -4,7 +4,8 @@ A decision is one statement in one transaction: the ballot's status, its held re
 outcome counts, the tallies (on release: in the ballot's original minute window and source
 partition row, as if the tally had counted it then) and the audit row change together. Only
 ballots still 'held' are picked, so deciding twice changes nothing the second time. The
-voter's limit was taken when the ballot was held, so a release never lets a voter over it.
+voter's limit was taken when the ballot was held, so a release never lets a voter over it;
+a rejection keeps it taken (the voter's ballot was judged, not lost).
 """
 
 from __future__ import annotations
