@@ -146,11 +146,18 @@ def ratios(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def profiles(v: dict[str, Any]) -> list[str]:
+def profiles(results: dict[str, Any]) -> list[str]:
+    v, alone = results["votestream"], results["parts"]["tally_alone"]
     top: dict[str, Any] = next((r for r in v["levels"] if r["fraction"] == 1.0), {})
-    lines = ["## Profiles at 100% (py-spy, 200 Hz, % of all samples)", ""]
-    for name in ("ingest", "tally"):
-        found = top.get(f"profile_{name}") or {}
+    found_by = {
+        "ingest at 100%": top.get("profile_ingest"),
+        "tally at 100%": top.get("profile_tally"),
+        "Faust tally alone (section 4)": alone.get("faust_profile"),
+        "plain aiokafka loop alone (section 4)": alone.get("plain_profile"),
+    }
+    lines = ["## Profiles (py-spy, 200 Hz, % of all samples)", ""]
+    for name, maybe in found_by.items():
+        found = maybe or {}
         lines += [f"**{name}**", "", "| heaviest self time | % | our functions, total | % |"]
         lines.append("|---|---:|---|---:|")
         pairs = zip(found.get("self", []), found.get("ours", []), strict=False)
@@ -176,7 +183,7 @@ def write_results(results: dict[str, Any], path: Path) -> None:
         *votestream(results["votestream"]),
         *naive(results["parts"]),
         *tally_alone(results["parts"]),
-        *profiles(results["votestream"]),
+        *profiles(results),
         "## Capacity simulation (bench/simulate.py)",
         "",
         "```",
