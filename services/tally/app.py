@@ -25,7 +25,7 @@ from services.runtime.campaigns import CampaignCache, CampaignStore
 from services.runtime.db import connect_pool
 from services.runtime.kafka import BALLOTS
 from services.runtime.settings import Settings
-from services.tally import detect
+from services.tally import announce
 from services.tally.counting import Record
 from services.tally.metrics import TallyMetrics
 from services.tally.store import PostgresTallyStore, Written
@@ -166,4 +166,4 @@ def _records(
 def register_agent(app: faust.App, tally: Tally) -> None:
     topic = app.topic(BALLOTS, key_serializer="raw", value_serializer="raw")
     app.agent(topic, name="tally")(tally.run)
-    detect.register_announcer(app, lambda: tally.pool)
+    announce.register_announcer(app, lambda: tally.pool)

@@ -6,23 +6,19 @@ and after the write (`record`: detection rows and held ballots, for the ballots 
 new only — so a replayed batch records nothing twice). The window is read from the `ballots`
 table rather than kept in Faust tables: it spans every partition (a click farm's voters hash
 to all of them), survives restarts exactly, and never rests on changelog recovery, which
-loses records on the embedded broker.
+loses records on the embedded broker. announce.py puts the stored detections on the topic.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
-import faust
 import orjson
-from aiokafka.errors import KafkaError
 
 from services.domain.ballot import Ballot, Fate
 from services.domain.campaign import Campaign
@@ -37,11 +33,8 @@ from services.domain.detectors import (
     source_of,
     verdicts,
 )
-from services.runtime.kafka import DETECTIONS
 from services.tally.counting import Decisions
 
-log = logging.getLogger(__name__)
-ANNOUNCE_SECONDS = 1.0
 SOURCE_SQL = "coalesce(meta->>'ip_prefix', 'kiosk:' || (meta->>'device_id'))"  # = the index
 
 
@@ -203,66 +196,3 @@ def _apply(decisions: Decisions, judged: dict[UUID, tuple[Action, str]]) -> None
                 Fate(fate.ballot, "rejected", f"suspected_{rule}", fate.period),
                 record,
             )
-
-
-class Announcer:
-    """Puts stored detections on topic `detections`, at least once, then marks them sent."""
-
-    def __init__(self, pool: asyncpg.Pool, send: Callable[[bytes, bytes], Awaitable[Any]]) -> None:
-        self.pool, self.send = pool, send
-
-    async def announce(self, limit: int = 200) -> int:
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT * FROM detections WHERE announced_at IS NULL ORDER BY id LIMIT $1"
-                " FOR UPDATE SKIP LOCKED",  # two tally workers never send one row at once
-                limit,
-            )
-            for row in rows:
-                await self.send(row["campaign_id"].encode(), event_bytes(row))
-            if rows:
-                await conn.execute(
-                    "UPDATE detections SET announced_at = now() WHERE id = ANY($1::bigint[])",
-                    [r["id"] for r in rows],
-                )
-        return len(rows)
-
-
-def event_bytes(row: asyncpg.Record) -> bytes:
-    """The event on `detections`: the row, evidence included (it holds no identity)."""
-    return orjson.dumps(
-        {
-            "type": "detection",
-            "version": 1,
-            "detection_id": row["id"],
-            "campaign_id": row["campaign_id"],
-            "rule": row["rule"],
-            "kind": row["kind"],
-            "action": row["action"],
-            "subject": row["subject"],
-            "window_start": row["window_start"].isoformat(),
-            "window_end": row["window_end"].isoformat(),
-            "ballots": row["ballots"],
-            "evidence": orjson.loads(row["evidence"]),
-            "detected_at": row["detected_at"].isoformat(),
-        }
-    )
-
-
-def register_announcer(app: faust.App, pool_of: Callable[[], asyncpg.Pool | None]) -> None:
-    """A timer on every worker: a detection reaches the topic within about a second."""
-
-    async def send(key: bytes, value: bytes) -> Any:
-        return await app.producer.send_and_wait(DETECTIONS, key, value, None, None, None)
-
-    async def announce_detections() -> None:
-        pool = pool_of()
-        if pool is None:
-            return  # the agent has not opened Postgres yet
-        try:
-            await Announcer(pool, send).announce()
-        except (OSError, KafkaError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            # the rows stay unannounced and go out on a later tick
-            log.warning("detections not announced yet: %s", type(exc).__name__)
-
-    app.timer(ANNOUNCE_SECONDS, name="announce_detections")(announce_detections)

@@ -15,8 +15,8 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError
 
 from services.domain.ballot import Ballot
 from services.runtime.kafka import make_producer, start_producer
+from services.tally.announce import Announcer
 from services.tally.counting import Record
-from services.tally.detect import Announcer
 from services.tally.store import PostgresTallyStore
 from tests.integration.test_defenses_store import CAMPAIGNS, FARM
 from tests.support.stack import Stack

@@ -13,7 +13,7 @@ import orjson
 from jsonschema import Draft202012Validator
 
 from services.domain.detectors import Seen, screen
-from services.tally.detect import event_bytes
+from services.tally.announce import event_bytes
 from tests.unit.test_defenses_detectors import defenses
 
 SCHEMA = json.loads(
