@@ -29,11 +29,10 @@ def ballot(channel: Channel = "web", at: datetime = NOW, **meta: Any) -> Ballot:
     return Ballot(uuid.uuid4(), "zibo-2021-b2", channel, "vk-1", ("c01",), at, at, meta)
 
 
-def refusals(registry: CollectorRegistry, channel: str, reason: str) -> float:
-    value = registry.get_sample_value(
+def refusals(registry: CollectorRegistry, channel: str, reason: str) -> float | None:
+    return registry.get_sample_value(
         "votestream_ingest_velocity_refusals_total", {"channel": channel, "reason": reason}
     )
-    return value or 0.0
 
 
 def test_a_campaign_without_defenses_is_never_metered() -> None:
@@ -45,7 +44,19 @@ def test_a_campaign_without_defenses_is_never_metered() -> None:
 def test_one_network_prefix_is_refused_past_its_burst_with_retry_after() -> None:
     registry = CollectorRegistry()
     velocity, guarded = Velocity(registry), campaign({"ip_prefix": {"per_minute": 6, "burst": 3}})
-    assert refusals(registry, "web", "ip_prefix") == 0  # the series exists from the start
+    for channel, reason in (
+        ("web", "ip_prefix"),
+        ("web", "device"),
+        ("kiosk", "kiosk"),
+        ("wechat", "wechat_openid"),
+    ):
+        assert refusals(registry, channel, reason) == 0, reason  # the series start at 0
+    assert (
+        registry.get_sample_value(
+            "votestream_ingest_velocity_refusals_total", {"channel": "web", "reason": "kiosk"}
+        )
+        is None
+    )
     for _ in range(3):
         velocity.check(guarded, ballot(ip_prefix="203.0.113.0/24"))
     with pytest.raises(RateLimitedError) as refused:
