@@ -152,16 +152,20 @@ def candidate_bursts(
 
 def screen(defenses: Defenses, history: Sequence[Seen], batch: Sequence[Seen]) -> Screening:
     """Runs every rule; a ballot matched by several rules gets the strongest action."""
-    out = Screening()
-    for rule in defenses.rules:
-        out.detections.extend(run_rule(rule, history, batch))
+    found = [d for rule in defenses.rules for d in run_rule(rule, history, batch)]
+    return Screening(found, verdicts(found))
+
+
+def verdicts(detections: Iterable[Detection]) -> dict[UUID, tuple[Action, str]]:
+    """Each matched ballot's strongest action and the (first) rule that asked for it."""
     actions: dict[UUID, list[tuple[Action, str]]] = defaultdict(list)
-    for detection in out.detections:
+    for detection in detections:
         for ballot_id in detection.ballot_ids:
             actions[ballot_id].append((detection.rule.action, detection.rule.name))
+    out: dict[UUID, tuple[Action, str]] = {}
     for ballot_id, found in actions.items():
         action = strongest([a for a, _ in found])
-        out.verdicts[ballot_id] = (action, next(name for a, name in found if a == action))
+        out[ballot_id] = (action, next(name for a, name in found if a == action))
     return out
 
 
