@@ -49,6 +49,28 @@ async def assert_exact(pool: asyncpg.Pool, stream: BallotStream) -> None:
     assert counts.ballots_counted == expected.counted
     assert dict(counts.ballots_rejected) == expected.rejected
     assert await stored(pool, stream.campaign.id) == len(stream.sent)
+    await assert_fates(pool, stream)
+
+
+async def assert_fates(pool: asyncpg.Pool, stream: BallotStream) -> None:
+    """Every ballot's fate (what GET /v1/ballots/{id} answers): an unknown candidate is
+    rejected as such; of a voter's valid ballots exactly one is counted, the others are
+    `limit_exceeded`."""
+    rows = await pool.fetch(
+        "SELECT ballot_id, status, reason FROM ballots WHERE campaign_id = $1",
+        stream.campaign.id,
+    )
+    fates = {r["ballot_id"]: (r["status"], r["reason"]) for r in rows}
+    per_voter: dict[str, list[tuple[str, str | None]]] = {}
+    for ballot_id, ballot in stream.sent.items():
+        if "c99" in ballot.selections:
+            assert fates[ballot_id] == ("rejected", "unknown_candidate")
+        else:
+            per_voter.setdefault(ballot.voter_key, []).append(fates[ballot_id])
+    for seen in per_voter.values():
+        assert sorted(seen, key=str) == sorted(
+            [("counted", None)] + [("rejected", "limit_exceeded")] * (len(seen) - 1), key=str
+        )
 
 
 async def more_stored(rig: Any, more: int) -> None:
