@@ -95,6 +95,8 @@ def _vs_snapshot(found: Recount) -> tuple[dict[Key, int], dict[Key, int]]:
     theirs[("ballots_counted",)] = found.snapshot["ballots_counted"]
     for reason, ballots in found.snapshot["ballots_rejected"].items():
         theirs[(f"ballots_rejected {reason}",)] = ballots
+    for rule, ballots in found.snapshot.get("ballots_held", {}).items():
+        theirs[(f"ballots_held {rule}",)] = ballots  # awaiting the organiser (defences)
     return dict(mine), theirs
 
 
