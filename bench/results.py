@@ -36,7 +36,7 @@ def _wrk_row(r: dict[str, Any] | None) -> list[str]:
 def ceilings(p: dict[str, Any]) -> list[str]:
     t, h = p["transport"], p["http"]
     return [
-        "## 1. Ceilings (64 closed-loop clients for HTTP)",
+        "## 1. Ceilings (64 closed-loop clients for HTTP; best of 2 runs)",
         "",
         "| what | /s | p50 ms | p99 ms | retries | non-2xx/lost | note |",
         "|---|---:|---:|---:|---:|---:|---|",
@@ -86,7 +86,7 @@ def votestream(v: dict[str, Any]) -> list[str]:
         " received->counted p50 / p99 ms | drain ms | totals |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    rows = [("capacity probe, closed loop 64", v["capacity"])]
+    rows = [("capacity probe, closed loop 64, best of 2", v["capacity"])]
     rows += [(f"1 worker, {r['fraction']:.0%}", r) for r in v["levels"]]
     rows += [(f"2 workers, {r['fraction']:.0%}", r) for r in v.get("two_workers", [])]
     for name, r in rows:

@@ -72,7 +72,11 @@ async def part_two(work: Path, seconds: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     try:
         print("bench: votestream capacity (closed loop, 64 clients)", flush=True)
-        probe = await endtoend.level(system, ["--concurrency", "64", *endtoend.PURE], seconds, work)
+        probes = [
+            await endtoend.level(system, ["--concurrency", "64", *endtoend.PURE], seconds, work)
+            for _ in range(parts.BEST_OF)
+        ]
+        probe = max(probes, key=lambda r: float(r["accepted_per_s"]))
         out["capacity"] = probe
         show("capacity", {k: v for k, v in probe.items() if k != "report"})
         capacity = max(probe["accepted_per_s"], 50.0)

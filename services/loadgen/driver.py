@@ -31,7 +31,8 @@ class Stats:
     unexpected: Counter[int] = field(default_factory=Counter)
     latency: dict[str, Latencies] = field(default_factory=dict)
     own: OwnCount = field(default_factory=OwnCount)
-    seconds: float = 0.0
+    seconds: float = 0.0  # until the last answer
+    load_seconds: float = 0.0  # while new sessions were started
 
     def latencies(self, channel: str) -> Latencies:
         if channel not in self.latency:
@@ -62,6 +63,7 @@ class Driver:
                 task.add_done_callback(tasks.discard)
             due += 1 / session_rate
             await asyncio.sleep(max(0.0, due - loop.time()))
+        self.stats.load_seconds = loop.time() - start
         if tasks:
             await asyncio.wait(tasks)
 
@@ -75,6 +77,7 @@ class Driver:
                 await self.session(next(sessions), asyncio.get_running_loop().time())
 
         await asyncio.gather(*(client() for _ in range(clients)))
+        self.stats.load_seconds = seconds
 
     async def session(self, shots: list[Shot], due: float) -> None:
         """A voter's shots in order; a lost ballot ends the session (what follows it would

@@ -16,7 +16,7 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "mode": result["mode"],
         "seconds": round(stats.seconds, 3),
         "sent": stats.sent,
-        "offered_per_s": round(stats.sent / seconds, 1),
+        "offered_per_s": round(stats.sent / max(stats.load_seconds, 1e-9), 1),
         "accepted": stats.accepted,
         "accepted_per_s": round(stats.accepted / seconds, 1),
         "answered_as_expected": stats.answered,
