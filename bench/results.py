@@ -33,6 +33,16 @@ def _wrk_row(r: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _wrk_ratio(bare: dict[str, Any] | None, ingest: dict[str, Any] | None) -> list[str]:
+    if not bare or not ingest:
+        return []
+    return [
+        _row("votestream ingest / bare, both under wrk", ingest["rate"], bare["rate"]),
+        f"| (votestream ingest under wrk: {ingest['rate']:,.0f}/s, p50 {ingest['p50_ms']:.1f} ms,"
+        f" p99 {ingest['p99_ms']:.1f} ms, non-2xx {ingest['non_2xx']}) | | |",
+    ]
+
+
 def ceilings(p: dict[str, Any]) -> list[str]:
     t, h = p["transport"], p["http"]
     return [
@@ -142,6 +152,7 @@ def ratios(results: dict[str, Any]) -> list[str]:
         _row("votestream ingest (accepted) / bare", cap["accepted_per_s"], bare),
         _row("votestream end to end (counted) / bare", cap["counted_per_s"], bare, ">= 0.25"),
         _row("Faust tally / plain aiokafka loop", alone["faust"]["rate"], alone["plain"]["rate"]),
+        *_wrk_ratio(http.get("bare_wrk"), v.get("ingest_wrk")),
         "",
     ]
 

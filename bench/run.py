@@ -20,6 +20,7 @@ from typing import Any
 from bench import endtoend, parts, profile
 from bench.results import write_results
 from bench.simulate import simulate
+from bench.wrk import ingest_with_wrk
 from services.runtime.campaigns import read_campaign_file
 from tests.support.stack import start_stack
 from tests.support.system import DEMO, start_system, stop_system
@@ -90,6 +91,11 @@ async def part_two(work: Path, seconds: float) -> dict[str, Any]:
         finally:
             extra.terminate()
             extra.wait(30)
+        print("bench: votestream ingest alone under wrk (when installed)", flush=True)
+        campaign = system.new_campaign()["id"]
+        secret = system.secret("web_jwt_secret")
+        out["ingest_wrk"] = ingest_with_wrk(system.ingest, campaign, secret, 64, seconds)
+        show("ingest_wrk", out["ingest_wrk"])
     finally:
         stop_system(system)
     return out
