@@ -28,6 +28,10 @@ class Lines(logging.Handler):
 @pytest.fixture
 def lines() -> list[dict[str, object]]:
     handler = Lines()
+    # Another test may have run a Faust worker's logging set-up, which disables existing
+    # loggers; these are the ones under test.
+    for name in ("votestream.access", "handler"):
+        logging.getLogger(name).disabled = False
     root = logging.getLogger()
     root.addHandler(handler)
     old_level, root.level = root.level, logging.INFO
