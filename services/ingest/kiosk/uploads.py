@@ -110,15 +110,28 @@ class KioskUploads:
     async def _judge_all(
         self, device_id: str, batch: KioskBatch, now: datetime
     ) -> list[dict[str, Any]]:
-        """Publishes all accepted ballots at once and waits for every ack."""
+        """Publishes the batch's ballots concurrently and waits for every ack.
+
+        One voter's ballots go out one after another, in batch order, so the tally sees them
+        in the order the kiosk cast them (the first counts, a second hits the limit).
+        """
+        by_voter: dict[tuple[str, str], list[int]] = {}
+        for index, entry in enumerate(batch.ballots):
+            key = (str(entry.get("campaign_id")), str(entry.get("voter_ref")))
+            by_voter.setdefault(key, []).append(index)
+        results: list[dict[str, Any]] = [{} for _ in batch.ballots]
+
+        async def judge_in_order(indexes: list[int]) -> None:
+            for index in indexes:
+                results[index] = await self._judge(device_id, batch, batch.ballots[index], now)
+
         outcomes = await asyncio.gather(
-            *(self._judge(device_id, batch, entry, now) for entry in batch.ballots),
-            return_exceptions=True,
+            *(judge_in_order(indexes) for indexes in by_voter.values()), return_exceptions=True
         )
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome  # the broker failed (or a bug): no answer is stored
-        return [o for o in outcomes if not isinstance(o, BaseException)]
+        return results
 
     async def _judge(
         self, device_id: str, batch: KioskBatch, entry: dict[str, Any], now: datetime
