@@ -10,10 +10,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
 
+from bench import profile
 from bench.ballots import encoded, make_ballots
 from bench.transport import produce
 from services.domain.campaign import Campaign
@@ -23,6 +25,7 @@ from services.runtime.processes import free_port
 from tests.support.stack import Stack
 
 WAIT = 120.0
+PROFILE_SECONDS = 4  # from the first stored batch: the counting, not the group join
 
 
 async def prepared_database(stack: Stack, campaign: Campaign) -> str:
@@ -40,14 +43,21 @@ async def prefill(stack: Stack, campaign: Campaign, count: int) -> None:
     await produce(stack.bootstrap, BALLOTS, encoded(make_ballots(campaign, count)))
 
 
-async def counted_rate(dsn: str, count: int, proc: subprocess.Popen[bytes]) -> dict[str, float]:
-    """Waits until `count` ballots are stored; the rate over the batches after the first."""
+async def counted_rate(
+    dsn: str, count: int, proc: subprocess.Popen[bytes], on_first: Callable[[], None]
+) -> dict[str, float]:
+    """Waits until `count` ballots are stored; the rate over the batches after the first.
+    `on_first` runs once the first batch is stored (the profiler starts then)."""
     conn = await asyncpg.connect(dsn)
     try:
         deadline = time.monotonic() + WAIT
-        while await conn.fetchval("SELECT count(*) FROM ballots") < count:
+        started = False
+        while (stored := await conn.fetchval("SELECT count(*) FROM ballots")) < count:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError(f"tally did not count {count} ballots (exit {proc.poll()})")
+            if stored and not started:
+                started = True
+                on_first()
             await asyncio.sleep(0.1)
         first, last = await conn.fetchrow("SELECT min(counted_at), max(counted_at) FROM ballots")
         in_first = await conn.fetchval("SELECT count(*) FROM ballots WHERE counted_at = $1", first)
@@ -98,9 +108,17 @@ async def compare(stack: Stack, campaign: Campaign, count: int, work: Path) -> d
         proc = (
             faust_worker(stack, dsn, work) if name == "faust" else plain_worker(stack, dsn, count)
         )
+        spies: list[subprocess.Popen[bytes] | None] = []
+
+        def spy(proc: subprocess.Popen[bytes] = proc, name: str = name) -> None:
+            spies.append(profile.start(proc.pid, PROFILE_SECONDS, work / f"{name}.raw"))
+
         try:
-            out[name] = await counted_rate(dsn, count, proc)
+            out[name] = await counted_rate(dsn, count, proc, spy)
         finally:
+            for running in filter(None, spies):
+                running.wait(PROFILE_SECONDS + 30)
+            out[f"{name}_profile"] = profile.top(work / f"{name}.raw")
             proc.terminate()
             proc.wait(30)
     return out
