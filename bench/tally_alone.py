@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -110,7 +111,9 @@ async def compare(stack: Stack, campaign: Campaign, count: int, work: Path) -> d
         )
         spies: list[subprocess.Popen[bytes] | None] = []
 
-        def spy(proc: subprocess.Popen[bytes] = proc, name: str = name) -> None:
+        def spy(
+            proc: subprocess.Popen[bytes] = proc, name: str = name, spies: list[Any] = spies
+        ) -> None:
             spies.append(profile.start(proc.pid, PROFILE_SECONDS, work / f"{name}.raw"))
 
         try:
