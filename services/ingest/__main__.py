@@ -10,8 +10,9 @@ import os
 
 from prometheus_client import CollectorRegistry
 
-from services.ingest.app import IngestDeps, create_app
+from services.ingest.app import create_app
 from services.ingest.ballots import BallotDesk
+from services.ingest.deps import IngestDeps
 from services.ingest.intake import KafkaBallotSink, RecentBallots
 from services.ingest.metrics import IngestMetrics
 from services.ingest.voters import TokenVerifier

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.domain.campaign import parse_campaign
 from services.domain.errors import MalformedError, UnauthorizedError
+from services.ingest.deps import DEPS
 from services.runtime.http import json_response, read_json
 
 MAX_CAMPAIGN_BYTES = 512 * 1024
@@ -20,7 +21,7 @@ def register(app: web.Application) -> None:
 
 
 def require_admin(request: web.Request) -> None:
-    expected = f"Bearer {request.app['deps'].settings.admin_token}".encode()
+    expected = f"Bearer {request.app[DEPS].settings.admin_token}".encode()
     given = request.headers.get("Authorization", "").encode()
     if not hmac.compare_digest(given, expected):
         raise UnauthorizedError("admin token required", code="admin_only")
@@ -28,7 +29,7 @@ def require_admin(request: web.Request) -> None:
 
 async def put_campaign(request: web.Request) -> web.Response:
     require_admin(request)
-    deps = request.app["deps"]
+    deps = request.app[DEPS]
     body = await read_json(request, MAX_CAMPAIGN_BYTES)
     campaign_id = request.match_info["campaign_id"]
     if body.setdefault("id", campaign_id) != campaign_id:
@@ -41,7 +42,7 @@ async def put_campaign(request: web.Request) -> web.Response:
 
 async def close_campaign(request: web.Request) -> web.Response:
     require_admin(request)
-    deps = request.app["deps"]
+    deps = request.app[DEPS]
     campaign = await deps.campaign_store.close(request.match_info["campaign_id"], datetime.now(UTC))
     await deps.campaigns.load()
     return json_response(campaign.to_dict())

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from services.domain.errors import MalformedError
 from services.ingest.admin import require_admin
+from services.ingest.deps import DEPS
 from services.ingest.held import Decision, HeldBallots
 from services.runtime.http import json_response, read_json
 
@@ -27,7 +28,7 @@ BASE = "/v1/admin/campaigns/{campaign_id}"
 
 
 def register(app: web.Application) -> None:
-    app[HELD] = HeldBallots(app["deps"].pool)
+    app[HELD] = HeldBallots(app[DEPS].pool)
     app.router.add_get(f"{BASE}/detections", list_detections)
     app.router.add_get(f"{BASE}/held", list_held)
     app.router.add_post(f"{BASE}/held/release", release)
@@ -37,7 +38,7 @@ def register(app: web.Application) -> None:
 
 def _campaign_id(request: web.Request) -> str:
     require_admin(request)
-    return str(request.app["deps"].campaigns.require(request.match_info["campaign_id"]).id)
+    return str(request.app[DEPS].campaigns.require(request.match_info["campaign_id"]).id)
 
 
 async def list_detections(request: web.Request) -> web.Response:

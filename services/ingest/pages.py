@@ -15,6 +15,7 @@ from urllib.parse import quote
 import segno
 from aiohttp import web
 
+from services.ingest.deps import DEPS
 from services.ingest.vote_page import render_vote_page
 
 OPENAPI = "openapi.ingest.json"
@@ -40,7 +41,7 @@ def register(app: web.Application) -> None:
 
 async def vote_page(request: web.Request) -> web.Response:
     """The page; for an unknown campaign the same page with 404 (it then says so itself)."""
-    known = request.app["deps"].campaigns.get(request.match_info["campaign_id"]) is not None
+    known = request.app[DEPS].campaigns.get(request.match_info["campaign_id"]) is not None
     return web.Response(
         body=render_vote_page(),
         status=200 if known else 404,
@@ -51,12 +52,12 @@ async def vote_page(request: web.Request) -> web.Response:
 
 
 def vote_url(request: web.Request, campaign_id: str) -> str:
-    base = request.app["deps"].settings.public_base_url or f"{request.scheme}://{request.host}"
+    base = request.app[DEPS].settings.public_base_url or f"{request.scheme}://{request.host}"
     return f"{base.rstrip('/')}/vote/{quote(campaign_id, safe='')}"
 
 
 async def qr_code(request: web.Request) -> web.Response:
-    campaign = request.app["deps"].campaigns.require(request.match_info["campaign_id"])
+    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
     kind = request.path.rsplit(".", 1)[1]
     return web.Response(
         body=qr_bytes(vote_url(request, campaign.id), kind),

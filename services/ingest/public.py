@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.domain.campaign import Campaign
 from services.ingest.ballots import parse_ballot_id
+from services.ingest.deps import DEPS
 from services.runtime.http import json_response
 
 
@@ -24,16 +25,16 @@ def public_view(campaign: Campaign, now: datetime) -> dict[str, Any]:
 
 async def list_campaigns(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
-    campaigns = sorted(request.app["deps"].campaigns.all(), key=lambda c: c.id)
+    campaigns = sorted(request.app[DEPS].campaigns.all(), key=lambda c: c.id)
     return json_response({"campaigns": [public_view(c, now) for c in campaigns]})
 
 
 async def get_campaign(request: web.Request) -> web.Response:
-    campaign = request.app["deps"].campaigns.require(request.match_info["campaign_id"])
+    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
     return json_response(public_view(campaign, datetime.now(UTC)))
 
 
 async def get_ballot(request: web.Request) -> web.Response:
     ballot_id = parse_ballot_id(request.match_info["ballot_id"])
     assert ballot_id is not None
-    return json_response(await request.app["deps"].desk.fate(ballot_id))
+    return json_response(await request.app[DEPS].desk.fate(ballot_id))

@@ -26,6 +26,7 @@ from services.domain.campaign import Campaign
 from services.domain.defenses import VELOCITY_KEYS, VelocityLimit
 from services.domain.errors import ConflictError, RateLimitedError
 from services.ingest.ballots import BallotDesk
+from services.ingest.deps import DEPS
 from services.ingest.ratelimit import TokenBuckets
 
 FINGERPRINT_HEADER = "X-Device-Fingerprint"
@@ -141,7 +142,7 @@ async def remember_fingerprint(
 
 def register(app: web.Application) -> None:
     """Wraps the desk before the channels take it; must run first in create_app."""
-    deps = app["deps"]
+    deps = app[DEPS]
     if not isinstance(deps.desk, VelocityDesk):
         deps.desk = VelocityDesk(deps.desk, Velocity(deps.registry))
     app.middlewares.append(remember_fingerprint)

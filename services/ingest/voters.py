@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from services.domain.ballot import Channel
 from services.domain.errors import MalformedError, SettingsError, UnauthorizedError
 from services.domain.voters import normalize_phone, voter_key, web_identity
 
@@ -32,7 +33,7 @@ class VoterToken:
     sub: str
     phone: str | None  # verified, E.164
     issued_at: datetime | None
-    channel: str  # "web", or "wechat" for sessions started by WeChat OAuth
+    channel: Channel  # "web", or "wechat" for sessions started by WeChat OAuth
     campaign: str | None = None  # WeChat sessions: the one campaign their `sub` is a key for
 
 
@@ -88,7 +89,7 @@ class TokenVerifier:
             raise UnauthorizedError("invalid voter token claims", code="invalid_token")
         iat = claims.get("iat")
         issued = datetime.fromtimestamp(iat, UTC) if isinstance(iat, int | float) else None
-        channel = "wechat" if claims.get("chn") == "wechat" else "web"
+        channel: Channel = "wechat" if claims.get("chn") == "wechat" else "web"
         cid = claims.get("cid") if isinstance(claims.get("cid"), str) else None
         return VoterToken(
             sub=sub, phone=_verified_phone(phone), issued_at=issued, channel=channel, campaign=cid

@@ -18,8 +18,9 @@ from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import CollectorRegistry
 
-from services.publish.app import PublishDeps, create_app
+from services.publish.app import create_app
 from services.publish.cutoff import KafkaCutoffWriter
+from services.publish.deps import PublishDeps
 from services.publish.files import FileSink
 from services.publish.kafka_sink import KafkaSnapshotSink
 from services.publish.leader import PublishRound, lead

@@ -9,6 +9,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from services.domain.errors import MalformedError, NotFoundError
+from services.publish.deps import DEPS
 from services.runtime.http import json_response
 
 
@@ -24,50 +25,50 @@ def register(app: web.Application) -> None:
 
 async def list_campaigns(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
-    campaigns = sorted(request.app["deps"].campaigns.all(), key=lambda c: c.id)
+    campaigns = sorted(request.app[DEPS].campaigns.all(), key=lambda c: c.id)
     return json_response(
         {"campaigns": [{**c.to_dict(), "status": c.status(now)} for c in campaigns]}
     )
 
 
 async def get_campaign(request: web.Request) -> web.Response:
-    campaign = request.app["deps"].campaigns.require(request.match_info["campaign_id"])
+    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
     return json_response({**campaign.to_dict(), "status": campaign.status(datetime.now(UTC))})
 
 
 async def latest(request: web.Request) -> web.Response:
-    campaign = request.app["deps"].campaigns.require(request.match_info["campaign_id"])
-    snapshot = await request.app["deps"].store.latest(campaign.id)
+    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
+    snapshot = await request.app[DEPS].store.latest(campaign.id)
     if snapshot is None:
         raise NotFoundError("no snapshot yet", code="no_results")
     return json_response(snapshot)
 
 
 async def final(request: web.Request) -> web.Response:
-    campaign = request.app["deps"].campaigns.require(request.match_info["campaign_id"])
-    snapshot = await request.app["deps"].store.latest(campaign.id, final=True)
+    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
+    snapshot = await request.app[DEPS].store.latest(campaign.id, final=True)
     if snapshot is None:
         raise NotFoundError("the final result is not sealed yet", code="not_final")
     return json_response(snapshot)
 
 
 async def snapshots(request: web.Request) -> web.Response:
-    campaign = request.app["deps"].campaigns.require(request.match_info["campaign_id"])
+    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
     try:
         limit = min(int(request.query.get("limit", "100")), 1000)
         before = int(request.query["before"]) if "before" in request.query else None
     except ValueError as exc:
         raise MalformedError("limit and before must be whole numbers", code="bad_query") from exc
-    items = await request.app["deps"].store.history(campaign.id, max(limit, 1), before)
+    items = await request.app[DEPS].store.history(campaign.id, max(limit, 1), before)
     return json_response({"campaign_id": campaign.id, "snapshots": items})
 
 
 async def timeseries(request: web.Request) -> web.Response:
-    campaign = request.app["deps"].campaigns.require(request.match_info["campaign_id"])
-    series = await request.app["deps"].store.timeseries(campaign.id)
+    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
+    series = await request.app[DEPS].store.timeseries(campaign.id)
     return json_response({"campaign_id": campaign.id, "series": series})
 
 
 async def public_key(request: web.Request) -> web.Response:
-    raw = request.app["deps"].signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    raw = request.app[DEPS].signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     return json_response({"algorithm": "Ed25519", "public_key": base64.b64encode(raw).decode()})

@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import asyncpg
 from aiohttp import web
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from prometheus_client import CollectorRegistry
 
 from services.publish import api
-from services.publish.metrics import PublishMetrics
+from services.publish.deps import DEPS, PublishDeps
 from services.publish.page import render_campaign_page
-from services.publish.store import SnapshotStore
-from services.publish.stream import SnapshotHub, stream
-from services.runtime.campaigns import CampaignCache
+from services.publish.stream import stream
 from services.runtime.correlation import correlate
 from services.runtime.health import add_health_routes
 from services.runtime.http import errors_as_json
-from services.runtime.settings import Settings
-
-
-@dataclass
-class PublishDeps:
-    settings: Settings
-    pool: asyncpg.Pool
-    store: SnapshotStore
-    campaigns: CampaignCache
-    signing_key: Ed25519PrivateKey
-    metrics: PublishMetrics
-    registry: CollectorRegistry
-    hub: SnapshotHub
 
 
 def create_app(deps: PublishDeps) -> web.Application:
     app = web.Application(middlewares=[correlate, errors_as_json])
-    app["deps"] = deps
+    app[DEPS] = deps
     api.register(app)
     app.router.add_get("/v1/campaigns/{campaign_id}/stream", stream)
     app.router.add_get("/campaigns/{campaign_id}", publication_page)
@@ -57,7 +38,7 @@ def create_app(deps: PublishDeps) -> web.Application:
 
 
 async def publication_page(request: web.Request) -> web.Response:
-    request.app["deps"].campaigns.require(request.match_info["campaign_id"])
+    request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
     return web.Response(
         body=render_campaign_page(False),
         content_type="text/html",

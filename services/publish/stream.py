@@ -16,6 +16,8 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from services.publish.deps import DEPS
+
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 15.0
 SUBSCRIBER_QUEUE = 16
@@ -79,7 +81,7 @@ async def follow(hub: SnapshotHub, newer: Newer, interval: float) -> None:
 
 
 async def stream(request: web.Request) -> web.StreamResponse:
-    deps = request.app["deps"]
+    deps = request.app[DEPS]
     campaign = deps.campaigns.require(request.match_info["campaign_id"])
     hub: SnapshotHub = deps.hub
     queue = hub.subscribe(campaign.id)  # before reading the latest, so nothing falls between

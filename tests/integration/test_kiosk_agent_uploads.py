@@ -18,8 +18,6 @@ from services.kiosk_agent.queue import Batch, KioskQueue
 from services.kiosk_agent.uploader import Uploader
 from tests.integration.test_kiosk_uploads import Ingest, Kiosk, running_ingest
 
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
-
 
 @pytest.fixture
 async def ingest(database: str) -> AsyncIterator[Ingest]:

@@ -22,8 +22,9 @@ from prometheus_client import CollectorRegistry
 from services.domain.ballot import Ballot
 from services.domain.campaign import parse_campaign
 from services.domain.errors import UnavailableError
-from services.ingest.app import IngestDeps, create_app
+from services.ingest.app import create_app
 from services.ingest.ballots import BallotDesk
+from services.ingest.deps import IngestDeps
 from services.ingest.intake import RecentBallots
 from services.ingest.metrics import IngestMetrics
 from services.ingest.voters import TokenVerifier
@@ -31,8 +32,6 @@ from services.kiosk_agent.keys import public_key_text, sign_batch
 from services.runtime.campaigns import CampaignCache, CampaignStore
 from services.runtime.settings import Settings
 
-# create_app keeps its deps under a plain string key, which aiohttp warns about
-pytestmark = pytest.mark.filterwarnings("ignore::aiohttp.web_exceptions.NotAppKeyWarning")
 ADMIN = {"Authorization": "Bearer admin-secret"}
 NOW = datetime.now(UTC)
 

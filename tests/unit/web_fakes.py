@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,14 +12,14 @@ from typing import Any
 import jwt
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
-from aiohttp.web_exceptions import NotAppKeyWarning
 from prometheus_client import CollectorRegistry
 
 from services.domain.ballot import Ballot
 from services.domain.campaign import Campaign, parse_campaign
 from services.domain.errors import UnavailableError
-from services.ingest.app import IngestDeps, create_app
+from services.ingest.app import create_app
 from services.ingest.ballots import BallotDesk
+from services.ingest.deps import IngestDeps
 from services.ingest.intake import RecentBallots
 from services.ingest.metrics import IngestMetrics
 from services.ingest.voters import TokenVerifier
@@ -126,9 +125,6 @@ async def web_client(
         metrics=IngestMetrics.create(registry),
         registry=registry,
     )
-    with warnings.catch_warnings():
-        # create_app keys its deps by a string (its own choice); aiohttp would like an AppKey
-        warnings.simplefilter("ignore", NotAppKeyWarning)
-        app = create_app(deps)
+    app = create_app(deps)
     async with TestClient(TestServer(app)) as client:
         yield client

@@ -16,9 +16,10 @@ from typing import Any
 
 from aiohttp import web
 
-from services.domain.ballot import Ballot
+from services.domain.ballot import Ballot, Channel
 from services.domain.errors import MalformedError, VotestreamError
 from services.ingest.ballots import parse_ballot_id
+from services.ingest.deps import DEPS
 from services.ingest.otp import PhoneLogin
 from services.ingest.ratelimit import WebLimits
 from services.ingest.sms import sender_from_settings
@@ -60,7 +61,7 @@ IN_FLIGHT = web.AppKey("web_in_flight", InFlight)
 
 
 def register(app: web.Application) -> None:
-    deps = app["deps"]
+    deps = app[DEPS]
     app[LIMITS] = WebLimits.from_settings(deps.settings)
     app[IN_FLIGHT] = InFlight()
     app[LOGIN] = PhoneLogin(
@@ -72,9 +73,9 @@ def register(app: web.Application) -> None:
 
 
 async def cast_ballot(request: web.Request) -> web.Response:
-    deps = request.app["deps"]
+    deps = request.app[DEPS]
     started = time.perf_counter()
-    channel = "web"
+    channel: Channel = "web"
     try:
         limits = request.app[LIMITS]
         limits.per_ip.require(client_prefix(request), "from your network")
@@ -180,7 +181,7 @@ async def _login_step(request: web.Request, step: str) -> AsyncIterator[dict[str
         outcome = exc.code  # a fixed set of codes: bounded label values
         raise
     finally:
-        request.app["deps"].metrics.otp_requests.labels(step, outcome).inc()
+        request.app[DEPS].metrics.otp_requests.labels(step, outcome).inc()
 
 
 def _text(body: dict[str, Any], name: str) -> str:

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from services.domain.errors import MalformedError, UnavailableError, VotestreamError
 from services.ingest.admin import require_admin
+from services.ingest.deps import DEPS
 from services.ingest.kiosk.batch import parse_batch
 from services.ingest.kiosk.ledger import KioskLedger
 from services.ingest.kiosk.registry import PostgresKioskRegistry
@@ -20,7 +21,7 @@ MAX_REGISTRATION_BYTES = 4 * 1024
 
 
 def register(app: web.Application) -> None:
-    deps = app["deps"]
+    deps = app[DEPS]
     registry = PostgresKioskRegistry(deps.pool)
     app[UPLOADS] = KioskUploads(
         registry=registry,

@@ -15,6 +15,7 @@ import segno
 from aiohttp import web
 
 from services.domain.errors import ForbiddenError, MalformedError, TooLargeError, UnavailableError
+from services.ingest.deps import DEPS
 from services.ingest.wechat.channel import WeChatChannel
 from services.ingest.wechat.crypto import WeChatCipher
 from services.ingest.wechat.endpoint import Envelope
@@ -34,7 +35,7 @@ MAX_BODY_BYTES = 2 * MAX_XML_BYTES  # base64 of a sealed message, inside its env
 
 
 def register(app: web.Application) -> None:
-    deps = app["deps"]
+    deps = app[DEPS]
     settings = deps.settings
     store = WeChatStore(deps.pool)
     sessions = Sessions(store, deps.campaigns, deps.identity_key, settings.wechat_campaign)
@@ -93,7 +94,7 @@ async def receive(request: web.Request) -> web.Response:
         return await _receive(request)
     finally:
         latency = time.perf_counter() - started
-        request.app["deps"].metrics.latency.labels("wechat").observe(latency)
+        request.app[DEPS].metrics.latency.labels("wechat").observe(latency)
 
 
 async def _receive(request: web.Request) -> web.Response:
@@ -121,7 +122,7 @@ async def _read_body(request: web.Request) -> bytes:
 
 async def oauth_callback(request: web.Request) -> web.Response:
     """WeChat sends the follower back here with `code`; we send them on to the vote page."""
-    deps = request.app["deps"]
+    deps = request.app[DEPS]
     code, state = request.query.get("code", ""), request.query.get("state", "")
     if not code:
         raise MalformedError(
@@ -139,7 +140,7 @@ async def oauth_callback(request: web.Request) -> web.Response:
 
 async def campaign_qr(request: web.Request) -> web.Response:
     """A QR code that opens the campaign's vote page inside WeChat, logged in by OAuth."""
-    deps = request.app["deps"]
+    deps = request.app[DEPS]
     campaign = deps.campaigns.require(request.match_info["campaign_id"])
     base = deps.settings.public_base_url or str(request.url.origin())
     qr = segno.make(authorize_url(deps.settings.wechat_appid, base, campaign.id), error="m")
