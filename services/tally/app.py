@@ -66,6 +66,14 @@ class Tally:
         self.campaigns: CampaignCache | None = None
         self.assigned = asyncio.Event()
         self._opening = asyncio.Lock()
+        # received_at of the oldest ballot taken but not yet stored; the gauge reads it at
+        # scrape time, so it keeps growing while a batch is stuck (no end offsets needed)
+        self.pending_since: datetime | None = None
+        metrics.oldest_uncounted.set_function(self._oldest_uncounted_age)
+
+    def _oldest_uncounted_age(self) -> float:
+        since = self.pending_since
+        return (datetime.now(UTC) - since).total_seconds() if since else 0.0
 
     async def open(self) -> None:
         """Connects Postgres and loads the campaigns, once (the agent and health share it)."""
@@ -97,10 +105,9 @@ class Tally:
         records, undecodable = _records(events)
         received = [r.event.received_at for r in records if isinstance(r.event, Ballot)]
         oldest, newest = (min(received), max(received)) if received else (None, None)
+        self.pending_since = oldest
         while True:
             started = time.perf_counter()
-            if oldest is not None:
-                self.metrics.oldest_uncounted.set((datetime.now(UTC) - oldest).total_seconds())
             try:
                 assert self.store is not None and self.campaigns is not None
                 if newest is not None:
@@ -114,7 +121,7 @@ class Tally:
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             self._observe(written, len(events), time.perf_counter() - started)
-            self.metrics.oldest_uncounted.set(0)
+            self.pending_since = None
             return
 
     async def _keep_undecodable(self, items: list[tuple[int, int, str, bytes]]) -> None:
