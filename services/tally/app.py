@@ -29,6 +29,7 @@ from services.tally import announce
 from services.tally.counting import Record
 from services.tally.metrics import TallyMetrics
 from services.tally.store import PostgresTallyStore, Written
+from services.tally.transport import TallyApp
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
@@ -36,7 +37,7 @@ RETRY_SECONDS = 1.0
 
 def create_faust_app(settings: Settings) -> faust.App:
     """A Faust app configured for both real Kafka and the embedded broker's faults."""
-    return faust.App(
+    return TallyApp(
         settings.tally_group,
         broker=f"kafka://{settings.bootstrap}",
         store="memory://",  # Postgres holds the counting state, not Faust tables
