@@ -27,7 +27,7 @@ INGEST_SECRETS = ("admin_token", "identity_key")
 
 
 async def run(settings: Settings) -> None:
-    pool = await connect_pool(settings.dsn, max_size=20)
+    pool = await connect_pool(settings.dsn, max_size=20, stateless=True)
     producer = make_producer(settings.bootstrap)
     store = CampaignStore(pool)
     campaigns = CampaignCache(store, settings.campaign_refresh)

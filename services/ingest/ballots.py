@@ -14,6 +14,7 @@ from services.domain.campaign import Campaign
 from services.domain.errors import ConflictError, MalformedError, NotFoundError
 from services.domain.rules import check_ballot
 from services.ingest.intake import BallotSink, RecentBallots
+from services.ingest.lookup import StoredBallots
 
 
 def parse_ballot_id(raw: Any) -> UUID | None:
@@ -35,6 +36,7 @@ class BallotDesk:
 
     def __init__(self, sink: BallotSink, pool: asyncpg.Pool, recent: RecentBallots) -> None:
         self.sink, self.pool, self.recent = sink, pool, recent
+        self.stored = StoredBallots(pool)
 
     async def cast(self, campaign: Campaign, ballot: Ballot, *, client_id: bool) -> dict[str, str]:
         """Checks, publishes and answers; `client_id` says the client chose the ballot_id."""
@@ -55,9 +57,7 @@ class BallotDesk:
     async def earlier_answer(self, ballot: Ballot) -> dict[str, str] | None:
         known = self.recent.get(ballot.ballot_id)
         if known is None:
-            row = await self.pool.fetchrow(
-                "SELECT voter_key, receipt FROM ballots WHERE ballot_id = $1", ballot.ballot_id
-            )
+            row = await self.stored.find(ballot.ballot_id)
             if row is None:
                 return None
             known = {

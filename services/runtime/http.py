@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
@@ -80,8 +81,14 @@ async def read_json(request: web.Request, max_bytes: int) -> dict[str, Any]:
 
 def client_prefix(request: web.Request) -> str:
     """The client's network (/24 or /64): enough for audit and limits, not an address."""
+    return _prefix_of(request.remote or "0.0.0.0")  # noqa: S104
+
+
+@functools.lru_cache(maxsize=65536)
+def _prefix_of(remote: str) -> str:
+    # parsing an address costs more than the rest of a ballot's bookkeeping: remember them
     try:
-        address = ipaddress.ip_address(request.remote or "0.0.0.0")  # noqa: S104
+        address = ipaddress.ip_address(remote)
     except ValueError:
         return "unknown"
     bits = 24 if address.version == 4 else 64

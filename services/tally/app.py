@@ -80,7 +80,7 @@ class Tally:
         """Connects Postgres and loads the campaigns, once (the agent and health share it)."""
         async with self._opening:
             if self.pool is None:
-                pool = await connect_pool(self.settings.dsn, max_size=4)
+                pool = await connect_pool(self.settings.dsn, max_size=4, stateless=True)
                 self.campaigns = CampaignCache(CampaignStore(pool), self.settings.campaign_refresh)
                 await self.campaigns.start()
                 self.store = PostgresTallyStore(pool)

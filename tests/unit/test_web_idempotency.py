@@ -116,6 +116,11 @@ class TalliedPool(EmptyPool):
     async def fetchrow(self, query: str, *args: Any) -> Any:
         return self.row if str(args[0]) == self.row["ballot_id"] else None
 
+    async def fetch(self, query: str, *args: Any) -> list[Any]:
+        wanted = {str(ballot_id) for ballot_id in args[0]}
+        row = {**self.row, "ballot_id": uuid.UUID(self.row["ballot_id"])}
+        return [row] if self.row["ballot_id"] in wanted else []
+
 
 async def test_a_ballot_tallied_from_another_process_gets_its_first_answer(tmp_path: Path) -> None:
     first_sink = CountingSink()

@@ -54,6 +54,9 @@ class EmptyPool:
     async def fetchrow(self, *_: Any) -> None:
         return None
 
+    async def fetch(self, *_: Any) -> list[Any]:
+        return []
+
     async def fetchval(self, *_: Any) -> int:
         return 1
 
