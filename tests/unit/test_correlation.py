@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -26,18 +27,22 @@ class Lines(logging.Handler):
 
 
 @pytest.fixture
-def lines() -> list[dict[str, object]]:
+def lines() -> Iterator[list[dict[str, object]]]:
+    """Captures the loggers under test directly, whatever other tests did to the root logger
+    (a Faust worker's logging set-up, run in-process by other tests, reconfigures it)."""
     handler = Lines()
-    # Another test may have run a Faust worker's logging set-up, which disables existing
-    # loggers; these are the ones under test.
+    saved = []
     for name in ("votestream.access", "handler"):
-        logging.getLogger(name).disabled = False
-    root = logging.getLogger()
-    root.addHandler(handler)
-    old_level, root.level = root.level, logging.INFO
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.disabled, logger.level, logger.propagate))
+        logger.disabled, logger.propagate = False, False
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
     yield handler.lines
-    root.removeHandler(handler)
-    root.level = old_level
+    for logger, disabled, level, propagate in saved:
+        logger.removeHandler(handler)
+        logger.disabled, logger.propagate = disabled, propagate
+        logger.setLevel(level)
 
 
 async def hello(request: web.Request) -> web.Response:
