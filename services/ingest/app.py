@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncpg
 from aiohttp import web
 
 from services.ingest import admin, defenses_admin, pages, public, velocity
@@ -11,7 +10,7 @@ from services.ingest.deps import DEPS, IngestDeps
 from services.ingest.kiosk import routes as kiosk_routes
 from services.ingest.wechat import routes as wechat_routes
 from services.runtime.correlation import correlate
-from services.runtime.health import add_health_routes
+from services.runtime.health import add_health_routes, postgres_answers
 from services.runtime.http import errors_as_json
 
 MAX_BODY = 1024 * 1024  # kiosk batches are the largest bodies
@@ -25,12 +24,5 @@ def create_app(deps: IngestDeps) -> web.Application:
     for module in (*channels, admin, defenses_admin, public, pages):
         module.register(app)
 
-    async def ready() -> bool:
-        try:
-            await deps.pool.fetchval("SELECT 1")
-        except (OSError, asyncpg.PostgresError):
-            return False
-        return True
-
-    add_health_routes(app, deps.registry, ready)
+    add_health_routes(app, deps.registry, postgres_answers(deps.pool))
     return app

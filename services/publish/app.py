@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncpg
 from aiohttp import web
 
 from services.publish import api
@@ -10,7 +9,7 @@ from services.publish.deps import DEPS, PublishDeps
 from services.publish.page import render_campaign_page
 from services.publish.stream import stream
 from services.runtime.correlation import correlate
-from services.runtime.health import add_health_routes
+from services.runtime.health import add_health_routes, postgres_answers
 from services.runtime.http import errors_as_json
 
 
@@ -26,14 +25,7 @@ def create_app(deps: PublishDeps) -> web.Application:
 
     app.on_shutdown.append(end_streams)
 
-    async def ready() -> bool:
-        try:
-            await deps.pool.fetchval("SELECT 1")
-        except (OSError, asyncpg.PostgresError):
-            return False
-        return True
-
-    add_health_routes(app, deps.registry, ready)
+    add_health_routes(app, deps.registry, postgres_answers(deps.pool))
     return app
 
 

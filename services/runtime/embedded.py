@@ -45,12 +45,10 @@ class EmbeddedBroker:
         ]
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self.proc = spawn(argv, log=self.log, env={**os.environ, "RUST_LOG": "warn"})
-        wait_until(lambda: self._alive() and port_open(self.host, self.port), timeout, "Tansu")
+        wait_until(lambda: self._serving(), timeout, "Tansu")
 
-    def _alive(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"Tansu exited with {self.proc.returncode}; see {self.log}")
-        return True
+    def _serving(self) -> bool:
+        return _serving(self.proc, "Tansu", self.log, self.host, self.port)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -111,7 +109,7 @@ class EmbeddedPostgres:
             "log_min_messages=warning",
         ]
         self.proc = spawn(argv, log=self.data_dir / "server.log", user=user)
-        wait_until(lambda: self._alive() and port_open(self.host, self.port), timeout, "PostgreSQL")
+        wait_until(lambda: self._serving(), timeout, "PostgreSQL")
         self._ensure_database(bin_path, timeout)
 
     def _ensure_database(self, bin_path: Path, timeout: float) -> None:
@@ -135,12 +133,6 @@ class EmbeddedPostgres:
 
         wait_until(created, timeout, "PostgreSQL database", step=0.2)
 
-    def _alive(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            log = self.data_dir / "server.log"
-            raise RuntimeError(f"PostgreSQL exited with {self.proc.returncode}; see {log}")
-        return True
-
     @staticmethod
     def _system_user() -> str | None:
         if os.geteuid() != 0:
@@ -151,9 +143,22 @@ class EmbeddedPostgres:
         ensure_user_exists(PG_SYSTEM_USER)
         return PG_SYSTEM_USER
 
+    def _serving(self) -> bool:
+        log = self.data_dir / "server.log"
+        return _serving(self.proc, "PostgreSQL", log, self.host, self.port)
+
     def stop(self) -> None:
         if self.proc is not None:
             stop(self.proc, signal.SIGINT)  # "fast" shutdown: roll back clients, checkpoint
+
+
+def _serving(
+    proc: subprocess.Popen[bytes] | None, what: str, log: Path, host: str, port: int
+) -> bool:
+    """True once the server answers on its port; a server that died while starting fails."""
+    if proc is not None and proc.poll() is not None:
+        raise RuntimeError(f"{what} exited with {proc.returncode}; see {log}")
+    return port_open(host, port)
 
 
 def _postgres_bin() -> Path:

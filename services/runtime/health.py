@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+
+
+def postgres_answers(pool: asyncpg.Pool) -> ReadyCheck:
+    """A readiness check: the service is ready while its database answers."""
+
+    async def ready() -> bool:
+        try:
+            await pool.fetchval("SELECT 1")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return False
+        return True
+
+    return ready
 
 
 def add_health_routes(app: web.Application, registry: CollectorRegistry, ready: ReadyCheck) -> None:

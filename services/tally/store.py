@@ -17,6 +17,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from schemas.events import ballot_fields
 from services.domain.ballot import Ballot
 from services.domain.campaign import Campaign
 from services.tally import detect
@@ -150,23 +151,15 @@ async def _marks(conn: asyncpg.Connection, partitions: list[int]) -> set[tuple[s
 def _payload(decisions: Decisions) -> str:
     docs: list[dict[str, Any]] = []
     for fate, record in decisions.fates:
-        ballot = fate.ballot
         docs.append(
             {
-                "ballot_id": str(ballot.ballot_id),
-                "campaign_id": ballot.campaign_id,
-                "channel": ballot.channel,
-                "voter_key": ballot.voter_key,
-                "selections": list(ballot.selections),
-                "cast_at": ballot.cast_at.isoformat(),
-                "received_at": ballot.received_at.isoformat(),
+                **ballot_fields(fate.ballot),
                 "status": fate.status,
                 "reason": fate.reason,
                 "period": fate.period,
                 "source_partition": record.partition,
                 "source_offset": record.offset,
                 "receipt": record.receipt,
-                "meta": ballot.meta,
             }
         )
     return orjson.dumps(docs).decode()

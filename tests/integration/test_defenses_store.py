@@ -11,10 +11,11 @@ import asyncpg
 import pytest
 
 from services.domain.ballot import Ballot
-from services.domain.campaign import Campaign, parse_campaign
+from services.domain.campaign import Campaign
 from services.ingest.held import HeldBallots
 from services.tally.counting import Record
 from services.tally.store import PostgresTallyStore
+from tests.support.campaigns import make_campaign
 
 NOW = datetime.now(UTC)
 FARM = "198.51.100.0/24"
@@ -27,21 +28,8 @@ DEFENSES = {
 
 
 def campaign(cid: str, defenses: dict[str, Any] | None) -> Campaign:
-    data: dict[str, Any] = {
-        "id": cid,
-        "title": "t",
-        "organizer": "o",
-        "question": "q",
-        "timezone": "UTC",
-        "opens_at": (NOW - timedelta(hours=1)).isoformat(),
-        "closes_at": (NOW + timedelta(hours=1)).isoformat(),
-        "top_n": 2,
-        "ballot": {"min_selections": 1, "max_selections": 2},
-        "candidates": [{"id": f"c{i}", "title": f"C{i}", "unit": "u"} for i in range(1, 5)],
-    }
-    if defenses is not None:
-        data["defenses"] = defenses
-    return parse_campaign(data)
+    extra = {"defenses": defenses} if defenses is not None else {}
+    return make_campaign(cid, now=NOW, **extra)
 
 
 CAMPAIGNS = {"guarded": campaign("guarded", DEFENSES), "plain": campaign("plain", None)}

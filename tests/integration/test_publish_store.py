@@ -3,33 +3,19 @@ continuing across a new Publisher (a restart), and per-minute counts as integers
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import asyncpg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.domain.campaign import Campaign, parse_campaign
+from services.domain.campaign import Campaign
 from services.publish.snapshots import Publisher
 from services.publish.store import SnapshotStore
 from services.runtime.campaigns import CampaignStore
+from tests.support.campaigns import make_campaign
 
 NOW = datetime.now(UTC)
-OPEN = parse_campaign(
-    {
-        "id": "store",
-        "title": "t",
-        "organizer": "o",
-        "question": "q",
-        "timezone": "UTC",
-        "opens_at": (NOW - timedelta(hours=1)).isoformat(),
-        "closes_at": (NOW + timedelta(hours=1)).isoformat(),
-        "top_n": 1,
-        "candidates": [
-            {"id": "c1", "title": "C1", "unit": "u"},
-            {"id": "c2", "title": "C2", "unit": "u"},
-        ],
-    }
-)
+OPEN = make_campaign("store", candidates=("c1", "c2"), top_n=1, max_selections=1, now=NOW)
 
 
 async def _never(_: Campaign) -> int:

@@ -16,28 +16,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.domain.ballot import Ballot
-from services.domain.campaign import Campaign, parse_campaign
+from services.domain.campaign import Campaign
 from services.publish.snapshots import Publisher
 from services.publish.store import SnapshotStore
 from services.tally.counting import Record
 from services.tally.store import PostgresTallyStore
+from tests.support.campaigns import make_campaign
 from tests.support.system import REPO
 
 NOW = datetime.now(UTC).replace(second=30)
-CAMPAIGN = parse_campaign(
-    {
-        "id": "recount-it",
-        "title": "t",
-        "organizer": "o",
-        "question": "q",
-        "timezone": "UTC",
-        "opens_at": (NOW - timedelta(hours=1)).isoformat(),
-        "closes_at": (NOW + timedelta(hours=1)).isoformat(),
-        "top_n": 2,
-        "ballot": {"min_selections": 1, "max_selections": 2},
-        "candidates": [{"id": f"c{i}", "title": f"C{i}", "unit": "u"} for i in range(1, 4)],
-    }
-)
+CAMPAIGN = make_campaign("recount-it", candidates=("c1", "c2", "c3"), now=NOW)
 
 
 def ballot(voter: str, picks: tuple[str, ...], channel: str, minute: int) -> Ballot:

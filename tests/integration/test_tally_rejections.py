@@ -10,27 +10,15 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from services.domain.ballot import Ballot, Cutoff
-from services.domain.campaign import parse_campaign
 from services.domain.snapshot import contents
 from services.publish.store import SnapshotStore
 from services.tally.counting import Record
 from services.tally.store import PostgresTallyStore
+from tests.support.campaigns import make_campaign
 
 NOW = datetime.now(UTC)
-CAMPAIGN = parse_campaign(
-    {
-        "id": "rej",
-        "title": "t",
-        "organizer": "o",
-        "question": "q",
-        "timezone": "UTC",
-        "opens_at": (NOW - timedelta(hours=1)).isoformat(),
-        "closes_at": (NOW + timedelta(hours=1)).isoformat(),
-        "top_n": 1,
-        "ballot": {"min_selections": 1, "max_selections": 2},
-        "channels": {"web": {}, "kiosk": {}},
-        "candidates": [{"id": f"c{i}", "title": f"C{i}", "unit": "u"} for i in range(1, 4)],
-    }
+CAMPAIGN = make_campaign(
+    "rej", candidates=("c1", "c2", "c3"), top_n=1, now=NOW, channels={"web": {}, "kiosk": {}}
 )
 
 

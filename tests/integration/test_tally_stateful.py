@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -30,10 +30,11 @@ from hypothesis.stateful import (
 )
 
 from services.domain.ballot import Ballot
-from services.domain.campaign import Campaign, parse_campaign
+from services.domain.campaign import Campaign
 from services.publish.store import SnapshotStore
 from services.tally.counting import Record
 from services.tally.store import PostgresTallyStore
+from tests.support.campaigns import make_campaign
 
 NOW = datetime.now(UTC)
 CANDIDATES = ("c1", "c2", "c3")
@@ -42,21 +43,12 @@ VOTERS = ("v0", "v1", "v2", "v3", "v4")
 
 
 def campaign(cid: str) -> Campaign:
-    return parse_campaign(
-        {
-            "id": cid,
-            "title": "t",
-            "organizer": "o",
-            "question": "q",
-            "timezone": "UTC",
-            "opens_at": (NOW - timedelta(hours=1)).isoformat(),
-            "closes_at": (NOW + timedelta(hours=1)).isoformat(),
-            "top_n": 2,
-            "ballot": {"min_selections": 1, "max_selections": 2},
-            "limit": {"per_voter": 2, "period": "campaign"},
-            "channels": {"web": {}, "wechat": {}},
-            "candidates": [{"id": c, "title": c, "unit": "u"} for c in CANDIDATES],
-        }
+    return make_campaign(
+        cid,
+        candidates=CANDIDATES,
+        now=NOW,
+        limit={"per_voter": 2, "period": "campaign"},
+        channels={"web": {}, "wechat": {}},
     )
 
 

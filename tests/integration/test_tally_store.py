@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import asyncpg
 
 from services.domain.ballot import Ballot
-from services.domain.campaign import parse_campaign
 from services.tally.counting import Record
 from services.tally.store import PostgresTallyStore
+from tests.support.campaigns import make_campaign
 
 NOW = datetime.now(UTC)
-CAMPAIGN = parse_campaign(
-    {
-        "id": "it",
-        "title": "t",
-        "organizer": "o",
-        "question": "q",
-        "timezone": "UTC",
-        "opens_at": (NOW - timedelta(hours=1)).isoformat(),
-        "closes_at": (NOW + timedelta(hours=1)).isoformat(),
-        "top_n": 2,
-        "ballot": {"min_selections": 1, "max_selections": 2},
-        "candidates": [{"id": f"c{i}", "title": f"C{i}", "unit": "u"} for i in range(1, 5)],
-    }
-)
+CAMPAIGN = make_campaign("it", now=NOW)
 
 
 def record(voter: str, selections: tuple[str, ...], offset: int, partition: int = 0) -> Record:
