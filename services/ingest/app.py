@@ -12,12 +12,15 @@ from services.ingest.wechat import routes as wechat_routes
 from services.runtime.correlation import correlate
 from services.runtime.health import add_health_routes, postgres_answers
 from services.runtime.http import errors_as_json
+from services.runtime.proxies import trust_forwarded_for
 
 MAX_BODY = 1024 * 1024  # kiosk batches are the largest bodies
 
 
 def create_app(deps: IngestDeps) -> web.Application:
-    app = web.Application(middlewares=[correlate, errors_as_json], client_max_size=MAX_BODY)
+    forwarded = trust_forwarded_for(deps.settings.trusted_proxies)
+    middlewares = [correlate, *([forwarded] if forwarded else []), errors_as_json]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
     app[DEPS] = deps
     # velocity first: it puts the campaign's velocity limits in front of deps.desk (issue 10)
     channels = (velocity, web_channel, kiosk_routes, wechat_routes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
@@ -50,6 +51,9 @@ class Settings:
     # Web channel (docs in services/ingest/ratelimit.py and otp.py): a token bucket per
     # client IP prefix and per voter; phone login codes and the voter tokens they earn.
     public_base_url: str | None = None  # the vote page's public URL base (QR codes)
+    # load balancers / ingress in front of ingest (CIDRs): from these peers, the client's
+    # address is taken from X-Forwarded-For, so per-network limits see voters, not the proxy
+    trusted_proxies: tuple[str, ...] = ()
     rate_ip_per_second: float = 200.0
     rate_ip_burst: int = 2000
     rate_voter_per_second: float = 1.0
@@ -169,16 +173,24 @@ def _convert(name: str, raw: str) -> Any:
         return Path(raw)
     if name == "public_base_url" and not raw.startswith(("http://", "https://")):
         raise ValueError("must be an http(s) URL")
-    if name == "webhooks":
-        urls = tuple(u.strip() for u in raw.split(",") if u.strip())
-        if any(not u.startswith(("http://", "https://")) for u in urls):
-            raise ValueError("must be comma-separated http(s) URLs")
-        return urls
+    if name in ("trusted_proxies", "webhooks"):
+        return _items(name, raw)
     if name == "wechat_aes_key" and len(raw) != 43:
         raise ValueError("an EncodingAESKey has 43 characters")
     if name == "signing_key" and len(base64.b64decode(raw, validate=True)) != 32:
         raise ValueError("must be the base64 of a raw 32-byte Ed25519 private key")
     return raw
+
+
+def _items(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated lists: webhook URLs, trusted proxy networks."""
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    for item in items:
+        if name == "webhooks" and not item.startswith(("http://", "https://")):
+            raise ValueError("must be comma-separated http(s) URLs")
+        if name == "trusted_proxies":
+            ipaddress.ip_network(item, strict=False)  # its ValueError names the bad one
+    return items
 
 
 def _shown(name: str, raw: str) -> str:
