@@ -34,7 +34,13 @@ async def base_url(fake: FakeVotestream) -> AsyncIterator[str]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def page(browser: Browser, base_url: str) -> AsyncIterator[Page]:
+async def page(phone_page: Page, base_url: str) -> Page:
+    """A phone-sized page with the fake API serving."""
+    return phone_page
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def phone_page(browser: Browser) -> AsyncIterator[Page]:
     """A phone-sized page; any uncaught script error fails the test."""
     context = await phone_context(browser)
     page = await context.new_page()

@@ -4,31 +4,18 @@ page into the sealed, signed final."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Page, expect
 
 from tests.support.system import System
 from tests.support.waiting import eventually_async
 
-from .drivers import PublicationPage, phone_context, screenshot
+from .drivers import PublicationPage, screenshot
 
 pytestmark = pytest.mark.browser
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def real_page(browser: Browser) -> AsyncIterator[Page]:
-    context = await phone_context(browser)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    await context.close()
-    assert not errors, f"script errors on the page: {errors}"
 
 
 async def cast(
@@ -53,7 +40,7 @@ async def snapshot_with(
 
 
 async def test_the_page_follows_live_ballots_and_shows_the_sealed_final(
-    system: System, real_page: Page
+    system: System, phone_page: Page
 ) -> None:
     campaign = system.new_campaign(kiosk_grace="1s")
     cid = campaign["id"]
@@ -63,16 +50,16 @@ async def test_the_page_follows_live_ballots_and_shows_the_sealed_final(
         first = await eventually_async(
             lambda: snapshot_with(http, system, cid, 3), what="three ballots published"
         )
-        results = PublicationPage(real_page, system.publish)
+        results = PublicationPage(phone_page, system.publish)
         await results.open(cid)
-        await expect(real_page.locator("#title")).to_have_text(campaign["title"])
+        await expect(phone_page.locator("#title")).to_have_text(campaign["title"])
         await expect(results.status).to_contain_text("实时更新")
         await expect(results.hash).to_have_text(first["hash"])
         await expect(results.bars).to_have_count(len(campaign["candidates"]))
         assert (await results.order())[:2] == ["c02", "c07"]
         assert (await results.votes())["c07"] == 2
         polled: list[str] = []
-        real_page.on(
+        phone_page.on(
             "request", lambda r: polled.append(r.url) if r.url.endswith("/results") else None
         )
 
@@ -87,8 +74,8 @@ async def test_the_page_follows_live_ballots_and_shows_the_sealed_final(
         assert polled == [], "the update came over the stream, not by polling"
         # 22 candidates without votes share 4th place: all of them straddle the top-10 cut
         await expect(results.top_badges()).to_have_count(len(live["top"]))
-        await expect(real_page.locator("#tie-warning")).to_be_visible()
-        await screenshot(real_page, "publication-real-live")
+        await expect(phone_page.locator("#tie-warning")).to_be_visible()
+        await screenshot(phone_page, "publication-real-live")
 
         closed = await http.post(
             f"{system.ingest}/v1/admin/campaigns/{cid}/close", headers=system.admin_headers()
@@ -101,8 +88,8 @@ async def test_the_page_follows_live_ballots_and_shows_the_sealed_final(
         )
     await expect(results.status).to_contain_text("最终", timeout=20_000)
     await expect(results.hash).to_have_text(final["hash"])
-    await expect(real_page.locator("#signature")).to_have_text(final["signature"])
-    await expect(real_page.locator("#verify")).to_contain_text("votestream verify final.json")
+    await expect(phone_page.locator("#signature")).to_have_text(final["signature"])
+    await expect(phone_page.locator("#verify")).to_contain_text("votestream verify final.json")
     assert await results.votes() == {c["id"]: c["votes"] for c in final["candidates"]}
-    path = await screenshot(real_page, "publication-real-final")
+    path = await screenshot(phone_page, "publication-real-final")
     assert path.stat().st_size > 10_000

@@ -4,21 +4,16 @@ the counted fate shown, and the results API counting the vote."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Page, expect
 
-from services.ingest.otp import phone_key
-from services.ingest.sms import OUTBOX
 from tests.support.system import System
-from tests.support.waiting import eventually, eventually_async
+from tests.support.waiting import eventually_async
 
-from .drivers import VotePage, phone_context, screenshot
+from .drivers import VotePage, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -27,57 +22,34 @@ PHONE = "+8613905332021"
 PICKS = ["c01", "c03", "c05"]
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def voter_page(browser: Browser) -> AsyncIterator[Page]:
-    context = await phone_context(browser)
-    page = await context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield page
-    await context.close()
-    assert not errors, f"script errors on the page: {errors}"
-
-
-def code_sent_to(system: System, phone: str) -> str:
-    key = phone_key(system.secret("identity_key").encode(), phone)
-
-    def find() -> str | None:
-        path = system.data_dir / OUTBOX
-        lines = path.read_text().splitlines() if path.exists() else []
-        codes = [m["code"] for m in map(json.loads, lines) if m["phone_key"] == key]
-        return codes[-1] if codes else None
-
-    return eventually(find, timeout=10, what="the SMS code in the dev outbox")
-
-
 async def log_in_by_sms(page: Page, system: System) -> None:
     await page.locator("#phone").fill(PHONE_AS_TYPED)
     await page.locator("#send-code").click()
     await expect(page.locator("#login-status")).to_contain_text("已发送")
-    await page.locator("#code").fill(code_sent_to(system, PHONE))
+    await page.locator("#code").fill(system.sms_code(PHONE))
     await page.locator("#verify").click()
     await expect(page.locator("#login")).to_be_hidden()
 
 
 async def test_a_voter_logs_in_by_sms_votes_and_the_results_count_it(
-    system: System, voter_page: Page
+    system: System, phone_page: Page
 ) -> None:
     cid = system.new_campaign()["id"]
-    vote = VotePage(voter_page, system.ingest)
+    vote = VotePage(phone_page, system.ingest)
     await vote.open(cid)
-    await expect(voter_page.locator("[data-candidate]")).to_have_count(25)
+    await expect(phone_page.locator("[data-candidate]")).to_have_count(25)
     await vote.select(*PICKS)
     await expect(vote.counter).to_contain_text("已选 3/10")
 
     await vote.submit.click()  # no token yet: the page asks for the phone
     await expect(vote.login).to_be_visible()
-    await log_in_by_sms(voter_page, system)
+    await log_in_by_sms(phone_page, system)
     await vote.submit.click()
 
     await expect(vote.receipt).to_be_visible()
     ballot_id = await vote.receipt_ballot_id()
     await expect(vote.fate).to_have_attribute("data-status", "counted", timeout=60_000)
-    await screenshot(voter_page, "vote-page-e2e-counted")
+    await screenshot(phone_page, "vote-page-e2e-counted")
 
     async with httpx.AsyncClient(timeout=5) as http:
         fate = (await http.get(f"{system.ingest}/v1/ballots/{ballot_id}")).json()

@@ -13,8 +13,6 @@ import httpx
 import pytest
 import segno
 
-from services.ingest.otp import phone_key
-from services.ingest.sms import OUTBOX
 from tests.support.system import System
 from tests.support.waiting import eventually
 
@@ -28,24 +26,9 @@ def client(system: System) -> Iterator[httpx.Client]:
         yield http
 
 
-def code_sent_to(system: System, phone: str) -> str:
-    """The last code the dev SMS sender wrote for this phone (it never writes the number)."""
-    key = phone_key(system.secret("identity_key").encode(), phone)
-
-    def find() -> str | None:
-        path = system.data_dir / OUTBOX
-        lines = path.read_text().splitlines() if path.exists() else []
-        codes = [m["code"] for m in map(json.loads, lines) if m["phone_key"] == key]
-        return codes[-1] if codes else None
-
-    return eventually(find, timeout=10, what="the login code in the dev outbox")
-
-
 def log_in(system: System, client: httpx.Client, phone: str) -> str:
     assert client.post("/v1/otp", json={"phone": phone}).status_code == 202
-    answer = client.post(
-        "/v1/otp/verify", json={"phone": phone, "code": code_sent_to(system, phone)}
-    )
+    answer = client.post("/v1/otp/verify", json={"phone": phone, "code": system.sms_code(phone)})
     assert answer.status_code == 200, answer.text
     return str(answer.json()["token"])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,8 +20,11 @@ import jwt
 import pytest
 import yaml
 
+from services.ingest.otp import phone_key
+from services.ingest.sms import OUTBOX
 from services.runtime.processes import free_port
 from services.runtime.settings import read_secrets
+from tests.support.waiting import eventually
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "campaigns" / "zibo-2021-b2.yaml"
@@ -53,6 +57,18 @@ class System:
 
     def secret(self, name: str) -> str:
         return read_secrets(self.data_dir)[f"VOTESTREAM_{name.upper()}"]
+
+    def sms_code(self, phone: str) -> str:
+        """The last login code the dev SMS sender wrote for this phone (never the number)."""
+        key = phone_key(self.secret("identity_key").encode(), phone)
+
+        def find() -> str | None:
+            path = self.data_dir / OUTBOX
+            lines = path.read_text().splitlines() if path.exists() else []
+            codes = [m["code"] for m in map(json.loads, lines) if m["phone_key"] == key]
+            return codes[-1] if codes else None
+
+        return eventually(find, timeout=10, what="the login code in the dev outbox")
 
     def admin_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.secret('admin_token')}"}
