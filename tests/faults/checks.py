@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +18,7 @@ from services.publish.snapshots import Publisher
 from services.publish.store import SnapshotStore
 from services.runtime.kafka import BALLOTS
 from tests.faults.stream import BallotStream
-from tests.support.system import REPO
+from tests.support.recount import run_recount
 from tests.support.waiting import eventually_async
 
 
@@ -101,15 +98,7 @@ async def publish_and_recount(pool: asyncpg.Pool, campaign: Campaign, dsn: str) 
 
     publisher = Publisher(SnapshotStore(pool), Ed25519PrivateKey.generate(), no_cutoff)
     await publisher.publish(campaign)
-    result = subprocess.run(
-        [sys.executable, "-m", "services", "recount", campaign.id],
-        env={**os.environ, "VOTESTREAM_DATABASE_URL": dsn},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_recount(dsn, campaign.id)
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout.strip()
 

@@ -4,9 +4,6 @@ tally row or snapshot shows up as a row of the difference table with a non-zero 
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +19,7 @@ from services.publish.store import SnapshotStore
 from services.tally.counting import Record
 from services.tally.store import PostgresTallyStore
 from tests.support.campaigns import make_campaign
-from tests.support.system import REPO
+from tests.support.recount import run_recount
 
 NOW = datetime.now(UTC).replace(second=30)
 CAMPAIGN = make_campaign("recount-it", candidates=("c1", "c2", "c3"), now=NOW)
@@ -63,23 +60,11 @@ async def publish(pool: asyncpg.Pool, campaign: Campaign) -> None:
     )
 
 
-def run_recount(dsn: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services", "recount", CAMPAIGN.id],
-        env={**os.environ, "VOTESTREAM_DATABASE_URL": dsn},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_recount_agrees_with_untouched_tallies_and_snapshot(
     pool: asyncpg.Pool, database: str
 ) -> None:
     await count_and_publish(pool)
-    result = run_recount(database)
+    result = run_recount(database, CAMPAIGN.id)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == (
         f"recount of {CAMPAIGN.id}: 5 ballots, 4 votes in 4 windows"
@@ -95,7 +80,7 @@ async def test_a_tampered_tally_row_is_shown_with_both_numbers_and_fails(
     await pool.execute(
         "UPDATE tallies SET votes = votes + 5 WHERE candidate_id = 'c1' AND channel = 'wechat'"
     )
-    result = run_recount(database)
+    result = run_recount(database, CAMPAIGN.id)
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["source", "what", "recount", "published", "diff"]
@@ -103,7 +88,7 @@ async def test_a_tampered_tally_row_is_shown_with_both_numbers_and_fails(
     assert lines[-1] == f"recount of {CAMPAIGN.id}: 1 difference(s)"
 
     await publish(pool, CAMPAIGN)  # the next snapshot carries the tampered sum
-    lines = run_recount(database).stdout.splitlines()
+    lines = run_recount(database, CAMPAIGN.id).stdout.splitlines()
     assert [line.split() for line in lines[2:-1]] == [
         ["snapshot", "#2", "c1", "votes", "2", "7", "+5"],
         ["snapshot", "#2", "c1/wechat", "1", "6", "+5"],
@@ -117,7 +102,7 @@ async def test_a_ballot_record_changed_behind_the_tally_shows_in_every_source(
     await pool.execute(
         "UPDATE ballots SET status = 'counted', reason = NULL WHERE reason = 'limit_exceeded'"
     )
-    result = run_recount(database)
+    result = run_recount(database, CAMPAIGN.id)
     assert result.returncode == 1
     sources = {line.split()[0] for line in result.stdout.splitlines()[1:-1]}
     assert sources == {"tallies", "intake", "snapshot"}
