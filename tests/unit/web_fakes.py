@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,8 +68,13 @@ class FixedStore:
     def __init__(self, campaigns: list[Campaign]) -> None:
         self.campaigns = campaigns
 
-    async def all(self) -> list[Campaign]:
-        return self.campaigns
+    async def changed_since(
+        self, versions: Mapping[str, datetime]
+    ) -> tuple[dict[str, datetime], list[Campaign]]:
+        """Every campaign is new on the first read and unchanged after it."""
+        stamp = datetime.min.replace(tzinfo=UTC)
+        fresh = [c for c in self.campaigns if c.id not in versions]
+        return {c.id: stamp for c in self.campaigns}, fresh
 
 
 def campaign(
