@@ -120,6 +120,10 @@ def tally_alone(p: dict[str, Any]) -> list[str]:
         f"| Faust agent (`services.tally`) | {t['faust']['rate']:,.0f} |",
         f"| plain aiokafka loop, same store | {t['plain']['rate']:,.0f} |",
         f"| ratio Faust / plain | {_ratio(t['faust']['rate'], t['plain']['rate'])} |",
+        f"| Faust agent with no work (same app and batching, an ack per event: Faust's"
+        f" ceiling) | {t['faust_ceiling']['rate']:,.0f} |",
+        f"| ratio Faust tally / Faust ceiling | "
+        f"{_ratio(t['faust']['rate'], t['faust_ceiling']['rate'])} |",
         "",
     ]
 

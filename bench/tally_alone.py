@@ -5,6 +5,7 @@ batch), so neither process start nor the consumer-group join is counted."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -124,4 +125,18 @@ async def compare(stack: Stack, campaign: Campaign, count: int, work: Path) -> d
             out[f"{name}_profile"] = profile.top(work / f"{name}.raw")
             proc.terminate()
             proc.wait(30)
+    out["faust_ceiling"] = faust_ceiling(stack, count)
     return out
+
+
+def faust_ceiling(stack: Stack, count: int) -> dict[str, float]:
+    """The same Faust app and batching with no work (bench/faust_ceiling.py)."""
+    argv = [sys.executable, "-m", "bench.faust_ceiling", "--bootstrap", stack.bootstrap]
+    done = subprocess.run(
+        [*argv, "--count", str(count)], capture_output=True, text=True, timeout=WAIT
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"faust ceiling run failed: {done.stderr[-500:]}")
+    rate: dict[str, float] = json.loads(lines[-1])
+    return rate
