@@ -74,8 +74,9 @@ class BallotDesk:
         row = await self.pool.fetchrow(
             "SELECT status, reason FROM ballots WHERE ballot_id = $1", ballot_id
         )
-        if row is not None:
+        if row is not None and row["status"] != "held":
             return {"ballot_id": str(ballot_id), "status": row["status"], "reason": row["reason"]}
-        if self.recent.get(ballot_id) is not None:
+        # held for the organiser (issue 10): to its voter, not decided yet, and no hint of why
+        if row is not None or self.recent.get(ballot_id) is not None:
             return {"ballot_id": str(ballot_id), "status": "pending", "reason": None}
         raise NotFoundError("no such ballot (yet)", code="unknown_ballot")

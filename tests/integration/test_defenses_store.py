@@ -12,7 +12,9 @@ import pytest
 
 from services.domain.ballot import Ballot
 from services.domain.campaign import Campaign
+from services.ingest.ballots import BallotDesk
 from services.ingest.held import HeldBallots
+from services.ingest.intake import RecentBallots
 from services.tally.counting import Record
 from services.tally.store import PostgresTallyStore
 from tests.support.campaigns import make_campaign
@@ -118,6 +120,9 @@ async def test_release_counts_once_and_reject_refuses_with_an_audit_row(pool: An
     held = HeldBallots(pool)
     waiting = [as_uuid(h["ballot_id"]) for h in await held.held("guarded", None, 100)]
     assert len(waiting) == 4 and await totals(pool, "guarded") == {"c1": 2, "c2": 2}
+    desk = BallotDesk(NO_SINK, pool, RecentBallots())
+    fates = [await desk.fate(b) for b in waiting]  # the voter sees nothing of the hold
+    assert {(f["status"], f["reason"]) for f in fates} == {("pending", None)}
     released = await held.decide(
         "guarded", "release", actor="ops", reason="checked", ballot_ids=waiting[:2]
     )
@@ -141,6 +146,11 @@ async def test_release_counts_once_and_reject_refuses_with_an_audit_row(pool: An
         ("reject", "ops")
     ] * 2
     assert await held.held("guarded", None, 100) == []
+    fates = [await desk.fate(b) for b in waiting]
+    assert {f["ballot_id"]: (f["status"], f["reason"]) for f in fates} == {
+        **{str(b): ("counted", None) for b in waiting[:2]},
+        **{str(b): ("rejected", "organiser_rejected") for b in waiting[2:]},
+    }
 
 
 async def test_the_audit_table_refuses_update_and_delete(pool: Any) -> None:
@@ -155,6 +165,14 @@ async def test_the_audit_table_refuses_update_and_delete(pool: Any) -> None:
         with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
             await pool.execute(statement)
     assert await pool.fetchval("SELECT count(*) FROM defense_audit WHERE actor = 'ops'") == 1
+
+
+class NoSink:
+    async def submit(self, ballot: Ballot) -> None:
+        raise AssertionError("reading a fate publishes nothing")
+
+
+NO_SINK = NoSink()
 
 
 def as_uuid(text: str) -> uuid.UUID:
