@@ -66,6 +66,13 @@ class Campaign:
         """1-based numbering, as voters see it on posters and in WeChat."""
         return self.candidates[number - 1] if 1 <= number <= len(self.candidates) else None
 
+    def public_view(self, now: datetime) -> dict[str, Any]:
+        """What anyone may read: the definition and its status, without the thresholds of
+        its stuffing defences (knowing them would help a click farm stay just under them)."""
+        view = {**self.to_dict(), "status": self.status(now)}
+        view.pop("defenses", None)
+        return view
+
     def to_dict(self) -> dict[str, Any]:
         """The definition as JSON-ready data (it holds no secrets)."""
         return {

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 
-from services.domain.campaign import Campaign
 from services.ingest.ballots import parse_ballot_id
 from services.ingest.deps import DEPS
 from services.runtime.http import json_response
@@ -19,19 +17,15 @@ def register(app: web.Application) -> None:
     app.router.add_get("/v1/ballots/{ballot_id}", get_ballot)
 
 
-def public_view(campaign: Campaign, now: datetime) -> dict[str, Any]:
-    return {**campaign.to_dict(), "status": campaign.status(now)}
-
-
 async def list_campaigns(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
     campaigns = sorted(request.app[DEPS].campaigns.all(), key=lambda c: c.id)
-    return json_response({"campaigns": [public_view(c, now) for c in campaigns]})
+    return json_response({"campaigns": [c.public_view(now) for c in campaigns]})
 
 
 async def get_campaign(request: web.Request) -> web.Response:
     campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
-    return json_response(public_view(campaign, datetime.now(UTC)))
+    return json_response(campaign.public_view(datetime.now(UTC)))
 
 
 async def get_ballot(request: web.Request) -> web.Response:

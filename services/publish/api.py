@@ -26,14 +26,12 @@ def register(app: web.Application) -> None:
 async def list_campaigns(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
     campaigns = sorted(request.app[DEPS].campaigns.all(), key=lambda c: c.id)
-    return json_response(
-        {"campaigns": [{**c.to_dict(), "status": c.status(now)} for c in campaigns]}
-    )
+    return json_response({"campaigns": [c.public_view(now) for c in campaigns]})
 
 
 async def get_campaign(request: web.Request) -> web.Response:
     campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
-    return json_response({**campaign.to_dict(), "status": campaign.status(datetime.now(UTC))})
+    return json_response(campaign.public_view(datetime.now(UTC)))
 
 
 async def latest(request: web.Request) -> web.Response:

@@ -44,7 +44,7 @@ class FileSink:
 def _files(
     campaign: Campaign, snapshot: dict[str, Any], series: list[dict[str, Any]]
 ) -> dict[str, bytes]:
-    shown = {**campaign.to_dict(), "status": campaign.status(datetime.now(UTC))}
+    shown = campaign.public_view(datetime.now(UTC))
     snapshot_json = orjson.dumps(snapshot, option=orjson.OPT_INDENT_2)
     files = {
         "latest.json": snapshot_json,
