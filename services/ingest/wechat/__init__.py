@@ -8,7 +8,8 @@
 - Retries: each message has a key (MsgId, or sender pseudonym + CreateTime for events) and
   a row in Postgres `wechat_messages` holding its reply, so any ingest process answers a
   retry the same; a vote's ballot_id is derived from that key (keys.py), so a second
-  publish of it is the same ballot, which the tally counts once (voting.py).
+  publish of it is the same ballot, which the tally counts once (voting.py). Answered rows
+  are deleted after a day (routes.py `MESSAGE_RETENTION`).
 - Deadline: a vote waits at most 3 s for the broker; then WeChat gets `success` and the
   ballot, already in the row, is published in the background or by the outbox sweep.
 - H5 voting: `GET /wechat/oauth/callback?code=&state=<campaign>` → a voter token whose

@@ -31,6 +31,7 @@ ENVELOPE = web.AppKey("wechat_envelope", Envelope)
 VOTES = web.AppKey("wechat_votes", WeChatVotes)
 CLIENT = web.AppKey("wechat_client", aiohttp.ClientSession)
 SWEEP_SECONDS = 5.0
+MESSAGE_RETENTION = 24 * 3600.0  # answered messages are kept a day, then deleted
 MAX_BODY_BYTES = 2 * MAX_XML_BYTES  # base64 of a sealed message, inside its envelope
 
 
@@ -56,7 +57,8 @@ def register(app: web.Application) -> None:
 
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
-    """The OAuth client, and the sweep that publishes ballots a slow broker left behind."""
+    """The OAuth client, and the sweep that publishes ballots a slow broker left behind (and
+    deletes answered messages after MESSAGE_RETENTION)."""
     app[CLIENT] = aiohttp.ClientSession()
     sweeper = asyncio.create_task(_sweep_forever(app[VOTES]), name="wechat-outbox")
     yield
@@ -71,6 +73,7 @@ async def _sweep_forever(votes: WeChatVotes) -> None:
         await asyncio.sleep(SWEEP_SECONDS)
         try:
             await votes.sweep_outbox()
+            await votes.store.forget_answered(MESSAGE_RETENTION)
         except (UnavailableError, OSError, asyncpg.PostgresError) as exc:
             log.warning("wechat outbox sweep failed: %s", type(exc).__name__)
 

@@ -71,6 +71,19 @@ class WeChatStore:
         )
         return [(r["message_key"], r["ballot"]) for r in rows]
 
+    async def forget_answered(self, older_than: float, limit: int = 1000) -> int:
+        """Deletes answered messages older than `older_than` seconds (a retry comes within
+        15 s; an unanswered row is the outbox and stays until the sweep confirms it)."""
+        status = await self.pool.execute(
+            "DELETE FROM wechat_messages WHERE message_key IN ("
+            " SELECT message_key FROM wechat_messages WHERE reply IS NOT NULL"
+            " AND created_at < now() - make_interval(secs => $1)"
+            " ORDER BY created_at LIMIT $2)",
+            older_than,
+            limit,
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
     async def session_campaign(self, sender_key: str) -> str | None:
         value = await self.pool.fetchval(
             "SELECT campaign_id FROM wechat_sessions WHERE sender_key = $1", sender_key
