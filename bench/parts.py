@@ -77,21 +77,29 @@ async def naive(stack: Stack, campaign: Campaign, seconds: float, pool: int) -> 
     dsn = await stack.new_database()
     out: dict[str, Any] = {"pool": pool}
     for order, clients in (("form", 1), ("form", 16), ("form", 64), ("click", 64)):
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(NAIVE_SCHEMA)
-            await conn.executemany(
-                "INSERT INTO naive_candidates (id) VALUES ($1)",
-                [(c.id,) for c in campaign.candidates],
-            )
-            server = ["naive", "--dsn", dsn, "--pool", str(pool), "--order", order]
-            result = serve_and_hammer(server, clients, seconds, stats=True)
-            stored = await conn.fetchval("SELECT coalesce(sum(votes), 0) FROM naive_candidates")
-        finally:
-            await conn.close()
-        result["correct"] = stored == result["server"]["votes"] >= result["votes"]
-        out[f"{order}{clients}"] = result
+        out[f"{order}{clients}"] = await naive_level(dsn, campaign, order, clients, seconds, pool)
     return out
+
+
+async def naive_level(
+    dsn: str, campaign: Campaign, order: str, clients: int, seconds: float, pool: int
+) -> dict[str, Any]:
+    """One run of the naive app on fresh tables; `correct` compares its votes with the
+    client's count."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(NAIVE_SCHEMA)
+        await conn.executemany(
+            "INSERT INTO naive_candidates (id) VALUES ($1)",
+            [(c.id,) for c in campaign.candidates],
+        )
+        server = ["naive", "--dsn", dsn, "--pool", str(pool), "--order", order]
+        result = serve_and_hammer(server, clients, seconds, stats=True)
+        stored = await conn.fetchval("SELECT coalesce(sum(votes), 0) FROM naive_candidates")
+    finally:
+        await conn.close()
+    result["correct"] = stored == result["server"]["votes"] >= result["votes"]
+    return result
 
 
 async def tally_alone(stack: Stack, campaign: Campaign, count: int, work: Path) -> Any:

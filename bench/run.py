@@ -17,7 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from bench import endtoend, parts, profile
+from bench.http import serve_and_hammer
 from bench.results import write_results
 from bench.simulate import simulate
 from bench.wrk import ingest_with_wrk
@@ -72,14 +75,10 @@ async def part_two(work: Path, seconds: float) -> dict[str, Any]:
     system = start_system(work / "votestream", extra_env=endtoend.SYSTEM_ENV)
     out: dict[str, Any] = {}
     try:
-        print("bench: votestream capacity (closed loop, 64 clients)", flush=True)
-        probes = [
-            await endtoend.level(system, ["--concurrency", "64", *endtoend.PURE], seconds, work)
-            for _ in range(parts.BEST_OF)
-        ]
-        probe = max(probes, key=lambda r: float(r["accepted_per_s"]))
-        out["capacity"] = probe
+        out.update(await side_by_side(system, seconds, work))
+        probe = out["capacity"]
         show("capacity", {k: v for k, v in probe.items() if k != "report"})
+        show("beside", out["beside"])
         capacity = max(probe["accepted_per_s"], 50.0)
         out["levels"] = await levels(system, capacity, seconds, work, "1 worker")
         print("bench: second tally worker", flush=True)
@@ -99,6 +98,38 @@ async def part_two(work: Path, seconds: float) -> dict[str, Any]:
     finally:
         stop_system(system)
     return out
+
+
+async def side_by_side(system: Any, seconds: float, work: Path) -> dict[str, Any]:
+    """The capacity probe with the bare handler and the naive app at 64 clients, in turns
+    (best of each): the machine's speed drifts between minutes, so the ratios compare runs
+    made next to each other. The naive app gets a database of its own in the same PostgreSQL."""
+    print("bench: votestream capacity beside bare and naive (closed loop, 64 clients)", flush=True)
+    campaign = read_campaign_file(DEMO, open_now=True)
+    dsn = await system_database(system, f"naive_{os.getpid()}")
+    runs: dict[str, list[dict[str, Any]]] = {"capacity": [], "bare": [], "naive64": []}
+    for _ in range(parts.BEST_OF):
+        runs["bare"].append(serve_and_hammer(["bare"], 64, seconds))
+        runs["naive64"].append(await parts.naive_level(dsn, campaign, "form", 64, seconds, 20))
+        load = ["--concurrency", "64", *endtoend.PURE]
+        runs["capacity"].append(await endtoend.level(system, load, seconds, work))
+    return {
+        "capacity": max(runs["capacity"], key=lambda r: float(r["accepted_per_s"])),
+        "beside": {
+            "runs": parts.BEST_OF,
+            **{n: max(runs[n], key=lambda r: float(r["rate"])) for n in ("bare", "naive64")},
+        },
+    }
+
+
+async def system_database(system: Any, name: str) -> str:
+    base = f"postgresql://votestream@127.0.0.1:{system.ports['PG']}"
+    conn = await asyncpg.connect(f"{base}/votestream")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"{base}/{name}"
 
 
 async def levels(
