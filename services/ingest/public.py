@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from aiohttp import web
 
 from services.ingest.ballots import parse_ballot_id
 from services.ingest.deps import DEPS
+from services.runtime.campaign_routes import add_campaign_routes
 from services.runtime.http import json_response
 
 
 def register(app: web.Application) -> None:
-    app.router.add_get("/v1/campaigns", list_campaigns)
-    app.router.add_get("/v1/campaigns/{campaign_id}", get_campaign)
+    add_campaign_routes(app, app[DEPS].campaigns)
     app.router.add_get("/v1/ballots/{ballot_id}", get_ballot)
-
-
-async def list_campaigns(request: web.Request) -> web.Response:
-    now = datetime.now(UTC)
-    campaigns = sorted(request.app[DEPS].campaigns.all(), key=lambda c: c.id)
-    return json_response({"campaigns": [c.public_view(now) for c in campaigns]})
-
-
-async def get_campaign(request: web.Request) -> web.Response:
-    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
-    return json_response(campaign.public_view(datetime.now(UTC)))
 
 
 async def get_ballot(request: web.Request) -> web.Response:

@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
 
 from aiohttp import web
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from services.domain.errors import MalformedError, NotFoundError
 from services.publish.deps import DEPS
+from services.runtime.campaign_routes import add_campaign_routes
 from services.runtime.http import json_response
 
 
 def register(app: web.Application) -> None:
-    app.router.add_get("/v1/campaigns", list_campaigns)
-    app.router.add_get("/v1/campaigns/{campaign_id}", get_campaign)
+    add_campaign_routes(app, app[DEPS].campaigns)
     app.router.add_get("/v1/campaigns/{campaign_id}/results", latest)
     app.router.add_get("/v1/campaigns/{campaign_id}/results/final", final)
     app.router.add_get("/v1/campaigns/{campaign_id}/snapshots", snapshots)
     app.router.add_get("/v1/campaigns/{campaign_id}/timeseries", timeseries)
     app.router.add_get("/v1/publish/public-key", public_key)
-
-
-async def list_campaigns(request: web.Request) -> web.Response:
-    now = datetime.now(UTC)
-    campaigns = sorted(request.app[DEPS].campaigns.all(), key=lambda c: c.id)
-    return json_response({"campaigns": [c.public_view(now) for c in campaigns]})
-
-
-async def get_campaign(request: web.Request) -> web.Response:
-    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
-    return json_response(campaign.public_view(datetime.now(UTC)))
 
 
 async def latest(request: web.Request) -> web.Response:
