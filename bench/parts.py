@@ -15,7 +15,7 @@ from bench.ballots import encoded, make_ballots
 from bench.http import best_of, serve_and_hammer
 from bench.servers import NAIVE_SCHEMA
 from bench.tally_alone import compare, prepared_database
-from bench.transport import consume, new_topic, postgres_inserts, produce
+from bench.transport import consume, postgres_inserts, produce
 from bench.wrk import bare_with_wrk
 from schemas.events import encode_ballot
 from services.domain.campaign import Campaign
@@ -27,7 +27,7 @@ BEST_OF = 2  # HTTP ceilings and the capacity probe: the best of two runs
 
 
 async def transport(stack: Stack, campaign: Campaign, count: int) -> dict[str, float]:
-    topic = await new_topic(stack.bootstrap, 12)
+    topic = await stack.new_topic(12, prefix="bench")
     records = encoded(make_ballots(campaign, count, seed=2))
     produced = await produce(stack.bootstrap, topic, records)
     consumed = await consume(stack.bootstrap, topic, count)

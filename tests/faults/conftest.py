@@ -4,7 +4,7 @@ own) and its own database on the session's PostgreSQL."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,20 +15,11 @@ from aiokafka import AIOKafkaProducer
 from services.runtime.campaigns import CampaignStore
 from services.runtime.embedded import EmbeddedBroker
 from services.runtime.kafka import ensure_topics, make_producer, start_producer
-from services.runtime.processes import free_port
 from tests.faults.stream import BallotStream, fault_campaign
 from tests.faults.workers import Workers
 from tests.support.stack import Stack
 
 PARTITIONS = 6
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    running = EmbeddedBroker(free_port(), tmp_path / "tansu.log")
-    running.start()
-    yield running
-    running.stop()
 
 
 @dataclass

@@ -59,14 +59,6 @@ class Ingest:
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    running = EmbeddedBroker(free_port(), tmp_path / "tansu.log")
-    running.start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
 async def dsn(stack: Stack) -> str:
     return await stack.new_database()
 

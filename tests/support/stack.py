@@ -78,3 +78,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 async def database(stack: Stack) -> AsyncIterator[str]:
     """The DSN of a fresh migrated database for one test."""
     yield await stack.new_database()
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A broker of the test's own, for tests that freeze it or need the fixed topic names."""
+    running = EmbeddedBroker(free_port(), tmp_path / "tansu.log")
+    running.start()
+    yield running
+    running.stop()
