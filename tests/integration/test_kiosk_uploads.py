@@ -9,7 +9,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import CollectorRegistry
 
 from services.domain.ballot import Ballot
-from services.domain.campaign import parse_campaign
 from services.domain.errors import UnavailableError
 from services.ingest.app import create_app
 from services.ingest.ballots import BallotDesk
@@ -31,6 +30,7 @@ from services.ingest.voters import TokenVerifier
 from services.kiosk_agent.keys import public_key_text, sign_batch
 from services.runtime.campaigns import CampaignCache, CampaignStore
 from services.runtime.settings import Settings
+from tests.support.campaigns import make_campaign
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
 NOW = datetime.now(UTC)
@@ -109,21 +109,7 @@ async def running_ingest(database: str, pool_size: int) -> AsyncIterator[Ingest]
     pool = await asyncpg.create_pool(database, min_size=1, max_size=pool_size)
     assert pool is not None
     store = CampaignStore(pool)
-    await store.put(
-        parse_campaign(
-            {
-                "id": "kc",
-                "title": "t",
-                "organizer": "o",
-                "question": "q",
-                "timezone": "UTC",
-                "opens_at": (NOW - timedelta(hours=1)).isoformat(),
-                "closes_at": (NOW + timedelta(hours=1)).isoformat(),
-                "ballot": {"min_selections": 1, "max_selections": 2},
-                "candidates": [{"id": f"c{i}", "title": f"C{i}", "unit": "u"} for i in range(4)],
-            }
-        )
-    )
+    await store.put(make_campaign("kc", candidates=("c0", "c1", "c2", "c3"), top_n=1, now=NOW))
     campaigns = CampaignCache(store, 60)
     await campaigns.load()
     sink, registry = SwitchableSink(), CollectorRegistry()
