@@ -10,9 +10,10 @@ import os
 import signal
 import subprocess
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from services.runtime.postgres_home import reachable_bin, reachable_cluster
 from services.runtime.processes import port_open, spawn, stop, wait_until
 
 PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
@@ -61,24 +62,31 @@ class EmbeddedPostgres:
     port: int
     host: str = "127.0.0.1"
     proc: subprocess.Popen[bytes] | None = None
+    cluster: Path = field(init=False)  # data_dir, or where it links to (postgres_home.py)
+
+    def __post_init__(self) -> None:
+        self.cluster = self.data_dir
 
     @property
     def dsn(self) -> str:
         return f"postgresql://votestream@{self.host}:{self.port}/votestream"
 
     def start(self, timeout: float = 60) -> None:
-        bin_path = _postgres_bin()
         user = self._system_user()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        if user:
-            _make_traversable(self.data_dir.resolve())
-            os.chown(self.data_dir, *_ids(user))
-        if not (self.data_dir / "PG_VERSION").exists():
+        bin_path = _postgres_bin()
+        if user:  # the system user must reach both; see services/runtime/postgres_home.py
+            bin_path = reachable_bin(bin_path)
+            self.cluster = reachable_cluster(self.data_dir)
+            os.chown(self.cluster, *_ids(user))
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.cluster = self.data_dir
+        if not (self.cluster / "PG_VERSION").exists():
             subprocess.run(  # noqa: S603 - fixed argv
                 [
                     str(bin_path / "initdb"),
                     "-D",
-                    str(self.data_dir),
+                    str(self.cluster),
                     "-U",
                     "votestream",
                     "--auth=trust",
@@ -87,18 +95,19 @@ class EmbeddedPostgres:
                 ],
                 check=True,
                 user=user,
+                cwd=self.cluster,
                 capture_output=True,
             )
         argv = [
             str(bin_path / "postgres"),
             "-D",
-            str(self.data_dir),
+            str(self.cluster),
             "-p",
             str(self.port),
             "-h",
             self.host,
             "-k",
-            str(self.data_dir.resolve()),
+            str(self.cluster),
             "-c",
             "max_connections=200",
             "-c",
@@ -108,7 +117,7 @@ class EmbeddedPostgres:
             "-c",
             "log_min_messages=warning",
         ]
-        self.proc = spawn(argv, log=self.data_dir / "server.log", user=user)
+        self.proc = spawn(argv, log=self.cluster / "server.log", user=user)
         wait_until(lambda: self._serving(), timeout, "PostgreSQL")
         self._ensure_database(bin_path, timeout)
 
@@ -144,7 +153,7 @@ class EmbeddedPostgres:
         return PG_SYSTEM_USER
 
     def _serving(self) -> bool:
-        log = self.data_dir / "server.log"
+        log = self.cluster / "server.log"
         return _serving(self.proc, "PostgreSQL", log, self.host, self.port)
 
     def stop(self) -> None:
@@ -173,11 +182,3 @@ def _ids(user: str) -> tuple[int, int]:
 
     entry = pwd.getpwnam(user)
     return entry.pw_uid, entry.pw_gid
-
-
-def _make_traversable(path: Path) -> None:
-    """Lets the unprivileged postgres user reach its data dir through root-owned parents."""
-    for parent in reversed(path.parents):
-        mode = parent.stat().st_mode
-        if mode & 0o011 != 0o011:
-            parent.chmod(mode | 0o011)

@@ -17,6 +17,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.runtime.db import migrate
 from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
+from services.runtime.postgres_home import discard_cluster
 from services.runtime.processes import free_port
 
 
@@ -72,6 +73,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     yield running
     running.postgres.stop()
     running.broker.stop()
+    discard_cluster(running.postgres.data_dir)
 
 
 @pytest.fixture
