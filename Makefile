@@ -4,10 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint bench clean
+.PHONY: help run test test-fast system-tools lint bench clean
+
+# The fast part: no servers, under a minute. Folders are markers (tests/conftest.py).
+FAST := -m "(unit or deploy) and not slow"
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,8 +21,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## start everything on the embedded stack with the demo campaign
 	$(BIN)/votestream up --demo campaigns/zibo-2021-b2.yaml
 
-test: $(STAMP)  ## the whole test suite
-	$(BIN)/pytest
+test: system-tools $(STAMP)  ## the whole test suite: the fast part first, then the rest
+	$(BIN)/pytest -q $(FAST)
+	$(BIN)/pytest -m "not ((unit or deploy) and not slow)" --durations=15
+
+test-fast: $(STAMP)  ## unit tests and offline deploy checks, under a minute
+	$(BIN)/pytest -q $(FAST)
+
+system-tools:  ## install the system tools the tests drive (as root), or say how
+	@bash .ci/system-tools
 
 lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/ruff check .

