@@ -18,8 +18,9 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from services.runtime.locks import PARTITION_LOCK
+
 Decision = Literal["release", "reject"]
-PARTITION_LOCK = 7401  # the tally's lock per source partition (services/tally/store.py)
 REJECTED_REASON = "organiser_rejected"
 
 _DECIDE = """

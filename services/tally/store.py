@@ -1,10 +1,14 @@
-"""The tally's only contact with Postgres: one transaction per batch.
+"""The tally's batch transaction in Postgres: one transaction per batch.
 
 Exactly-once effect: ballots go in with their id as the key (ON CONFLICT DO NOTHING) and
 usage, tallies and outcome counts grow only from the rows that were new, in the same
 transaction. A batch replayed after a crash, a rebalance or a reset finds its ballots
 already stored and changes nothing. An advisory lock per source partition, taken in
 partition order, serialises two workers that briefly share a partition during a rebalance.
+A lock per voter, taken next, serialises two workers that hold one voter's ballots on two
+partitions (a voter's key moves when partitions are added): the second reads the usage the
+first committed, so the per-voter limit holds whichever partition a ballot arrives on.
+Lock order: services/runtime/locks.py.
 """
 
 from __future__ import annotations
@@ -20,10 +24,9 @@ import orjson
 from schemas.events import ballot_fields
 from services.domain.ballot import Ballot
 from services.domain.campaign import Campaign
+from services.runtime.locks import LOCK_PARTITIONS, LOCK_VOTERS, PARTITION_LOCK, VOTER_LOCK
 from services.tally import detect
 from services.tally.counting import Decisions, Record, decide_batch
-
-PARTITION_LOCK = 7401  # advisory lock class for "source partition of `ballots`"
 
 _WRITE = """
 WITH input AS (
@@ -91,12 +94,13 @@ class PostgresTallyStore:
         ballot_ids = [b.ballot_id for b in ballots]
         voters = sorted({(b.campaign_id, b.voter_key) for b in ballots})
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock($1, p)"
-                " FROM (SELECT unnest($2::int[]) AS p ORDER BY 1) AS ordered",
-                PARTITION_LOCK,
-                partitions,
-            )
+            await conn.execute(LOCK_PARTITIONS, PARTITION_LOCK, partitions)
+            # before any read: what this batch reads about its voters is then final until
+            # it commits, whichever worker holds their other ballots
+            if voters:
+                await conn.execute(
+                    LOCK_VOTERS, VOTER_LOCK, [c for c, _ in voters], [v for _, v in voters]
+                )
             known = await _known(conn, ballot_ids)
             usage = await _usage(conn, voters)
             marks = await _marks(conn, partitions)

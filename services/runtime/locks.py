@@ -1,0 +1,29 @@
+"""The Postgres advisory locks that several services take, and the order they take them in.
+
+Both kinds use the two-key form `pg_advisory_xact_lock(class, key)`, whose key space is
+separate from the one-key (bigint) locks of the migrator, the publisher and OTP sends.
+
+Lock order, in every transaction that takes more than one: partition locks (ascending
+partition), then voter locks (ascending key), then row locks. The tally takes both kinds;
+a held-ballot decision (services/ingest/held.py) takes partition locks only — it never
+changes a voter's usage, which was taken when the ballot was held — so no cycle can form.
+"""
+
+from __future__ import annotations
+
+PARTITION_LOCK = 7401  # class of the lock per source partition of `ballots`
+VOTER_LOCK = 7402  # class of the lock per (campaign, voter key): whose usage is decided
+
+# Locks every source partition in $2 (an int[]) under class $1, in ascending order.
+LOCK_PARTITIONS = (
+    "SELECT pg_advisory_xact_lock($1, p)"
+    " FROM (SELECT DISTINCT unnest($2::int[]) AS p ORDER BY 1) AS ordered"
+)
+
+# Locks every (campaign, voter) pair of $2, $3 (text[] each) under class $1, in ascending
+# key order. Two voters whose keys collide share a lock: that serialises them, nothing more.
+LOCK_VOTERS = (
+    "SELECT pg_advisory_xact_lock($1, k) FROM ("
+    " SELECT DISTINCT hashtext(c || ':' || v) AS k"
+    " FROM unnest($2::text[], $3::text[]) AS pairs(c, v) ORDER BY 1) AS ordered"
+)
