@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 from uuid import UUID
 
 import orjson
 
-from services.domain.ballot import Ballot, Cutoff
+from services.domain.ballot import Ballot, Channel, Cutoff
+
+CHANNELS: frozenset[str] = frozenset(get_args(Channel))
 
 
 class EventDecodeError(ValueError):
@@ -51,6 +53,10 @@ def decode_event(data: bytes) -> Ballot | Cutoff:
             raise EventDecodeError(f"unsupported event version {doc.get('v')!r}")
         if doc["kind"] == "cutoff":
             return Cutoff(doc["campaign_id"], datetime.fromisoformat(doc["written_at"]))
+        if doc["kind"] != "ballot":
+            raise EventDecodeError(f"unknown event kind {doc['kind']!r}")
+        if doc["channel"] not in CHANNELS:
+            raise EventDecodeError(f"unknown channel {doc['channel']!r}")
         return Ballot(
             ballot_id=UUID(doc["ballot_id"]),
             campaign_id=doc["campaign_id"],
