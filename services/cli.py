@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="verify a snapshot file's hash and signature")
     verify.add_argument("file", type=Path)
     verify.add_argument("--public-key", help="base64 Ed25519 public key (default: ask the API)")
+    verify.add_argument(
+        "--campaign", help="campaign file, URL or `api`: the definition campaign_hash must match"
+    )
     kiosk = sub.add_parser("kiosk", help="kiosk devices and the kiosk agent").add_subparsers(
         dest="action", required=True
     )
@@ -49,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     from services.loadgen.command import add_arguments as loadgen_arguments
 
     loadgen_arguments(sub.add_parser("loadgen", help="drive a running system with real traffic"))
+    from services.deploy_commands import add_arguments as deploy_arguments
+
+    deploy_arguments(sub)
     from services.ingest.defenses_commands import add_arguments as defenses_arguments
 
     defenses_arguments(sub.add_parser("defenses", help="stuffing detections and held ballots"))
@@ -91,6 +97,12 @@ def _dispatch(args: argparse.Namespace) -> int:
         from services.ingest.kiosk.commands import run_registry_command
 
         return asyncio.run(run_registry_command(args))
+    if args.command in ("migrate", "keygen"):
+        from services import deploy_commands
+
+        if args.command == "keygen":
+            return deploy_commands.keygen(args)
+        return asyncio.run(deploy_commands.migrate(args))
     if args.command == "defenses":
         from services.ingest.defenses_commands import run as defenses
 
@@ -102,5 +114,5 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "recount":
         return asyncio.run(operator.recount(args.campaign_id))
     if args.command == "verify":
-        return operator.verify(args.file, args.public_key)
+        return operator.verify(args.file, args.public_key, args.campaign)
     return 2

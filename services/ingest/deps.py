@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from aiohttp import web
@@ -12,6 +12,7 @@ from services.ingest.ballots import BallotDesk
 from services.ingest.metrics import IngestMetrics
 from services.ingest.voters import TokenVerifier
 from services.runtime.campaigns import CampaignCache, CampaignStore
+from services.runtime.readiness import Readiness
 from services.runtime.settings import Settings
 
 
@@ -25,6 +26,8 @@ class IngestDeps:
     tokens: TokenVerifier
     metrics: IngestMetrics
     registry: CollectorRegistry
+    # whether requests are taken; built by hand from opened clients (tests): from the start
+    readiness: Readiness = field(default_factory=Readiness.opened)
 
     @property
     def identity_key(self) -> bytes:

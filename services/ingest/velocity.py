@@ -26,7 +26,6 @@ from services.domain.campaign import Campaign
 from services.domain.defenses import VELOCITY_KEYS, VelocityLimit
 from services.domain.errors import ConflictError, RateLimitedError
 from services.ingest.ballots import BallotDesk
-from services.ingest.deps import DEPS
 from services.ingest.ratelimit import TokenBuckets
 
 FINGERPRINT_HEADER = "X-Device-Fingerprint"
@@ -140,9 +139,10 @@ async def remember_fingerprint(
         _fingerprint.reset(token)
 
 
+def with_velocity(desk: BallotDesk, registry: CollectorRegistry) -> VelocityDesk:
+    """The desk every channel is given: the campaigns' velocity limits in front of it."""
+    return desk if isinstance(desk, VelocityDesk) else VelocityDesk(desk, Velocity(registry))
+
+
 def register(app: web.Application) -> None:
-    """Wraps the desk before the channels take it; must run first in create_app."""
-    deps = app[DEPS]
-    if not isinstance(deps.desk, VelocityDesk):
-        deps.desk = VelocityDesk(deps.desk, Velocity(deps.registry))
     app.middlewares.append(remember_fingerprint)

@@ -14,7 +14,7 @@ from services.runtime.http import errors_as_json
 
 
 def create_app(deps: PublishDeps) -> web.Application:
-    app = web.Application(middlewares=[correlate, errors_as_json])
+    app = web.Application(middlewares=[correlate, errors_as_json, deps.readiness.gate()])
     app[DEPS] = deps
     api.register(app)
     app.router.add_get("/v1/campaigns/{campaign_id}/stream", stream)
@@ -25,7 +25,9 @@ def create_app(deps: PublishDeps) -> web.Application:
 
     app.on_shutdown.append(end_streams)
 
-    add_health_routes(app, deps.registry, postgres_answers(deps.pool))
+    if deps.readiness.check is None:
+        deps.readiness.check = postgres_answers(deps.pool)
+    add_health_routes(app, deps.registry, deps.readiness)
     return app
 
 

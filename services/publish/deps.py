@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from services.publish.metrics import PublishMetrics
 from services.publish.store import SnapshotStore
 from services.runtime.campaigns import CampaignCache
+from services.runtime.readiness import Readiness
 from services.runtime.settings import Settings
 
 if TYPE_CHECKING:  # stream.py reads DEPS from here
@@ -29,6 +30,8 @@ class PublishDeps:
     metrics: PublishMetrics
     registry: CollectorRegistry
     hub: SnapshotHub
+    # whether requests are taken; built by hand from opened clients (tests): from the start
+    readiness: Readiness = field(default_factory=Readiness.opened)
 
 
 DEPS = web.AppKey("deps", PublishDeps)

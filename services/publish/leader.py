@@ -10,6 +10,7 @@ could never store two snapshots with one seq nor two finals.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -30,23 +31,37 @@ RESUME_HORIZON = timedelta(minutes=15)  # older snapshots were surely delivered 
 
 
 async def lead(pool: asyncpg.Pool, interval: float, work: PublishRound) -> None:
-    """Waits for the lock, then runs `work` every interval for as long as it holds it."""
+    """Waits for the lock, then runs `work` every interval for as long as it holds it.
+
+    Cancelled (the process stops), it releases the lock before returning, so another
+    replica takes over at its next try instead of when this process has finished exiting.
+    """
     while True:
         try:
             async with pool.acquire() as conn:
                 while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", PUBLISHER_LOCK):  # noqa: ASYNC110 - another process holds it
                     await asyncio.sleep(interval)
-                log.info("publishing lock taken: this process publishes")
-                await work.resume()
-                while True:
-                    await conn.fetchval("SELECT 1")  # still our session, so still our lock
-                    await work()
-                    await asyncio.sleep(interval)
+                try:
+                    log.info("publishing lock taken: this process publishes")
+                    await work.resume()
+                    while True:
+                        await conn.fetchval("SELECT 1")  # still our session, so still our lock
+                        await work()
+                        await asyncio.sleep(interval)
+                except asyncio.CancelledError:
+                    await _release(conn)
+                    raise
         except DB_ERRORS as exc:
             # the lock's session may be gone: start over and take the lock again if free
             log.warning("publishing lock lost: %s", type(exc).__name__)
             work.step_down()
             await asyncio.sleep(interval)
+
+
+async def _release(conn: asyncpg.Connection) -> None:
+    with contextlib.suppress(*DB_ERRORS):
+        await conn.execute("SELECT pg_advisory_unlock($1)", PUBLISHER_LOCK)
+        log.info("publishing lock released")
 
 
 class PublishRound:

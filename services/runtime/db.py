@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 
 import asyncpg
+
+from services.domain.errors import VotestreamError
 
 MIGRATIONS = "services.runtime.migrations"
 _MIGRATION_LOCK = 7400  # advisory lock key: one migrator at a time
@@ -41,8 +44,65 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+class SchemaTooNewError(VotestreamError):
+    """The database holds migrations this code does not ship: it belongs to a newer release."""
+
+    code = "schema_too_new"
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Which shipped migrations a database lacks, and any it has that this code does not know."""
+
+    pending: tuple[str, ...]
+    unknown: tuple[int, ...]
+
+    @property
+    def current(self) -> bool:
+        return not self.pending and not self.unknown
+
+    def refuse_if_newer(self) -> None:
+        if self.unknown:
+            raise SchemaTooNewError(
+                f"the database schema is newer than this code: it has migration "
+                f"{max(self.unknown)}, this code knows up to {expected_version()};"
+                " run the matching votestream release"
+            )
+
+
+def expected_version() -> int:
+    """The schema version this code expects: the highest migration it ships."""
+    return migration_files()[-1][0]
+
+
+async def schema_state(conn: asyncpg.Connection) -> SchemaState:
+    """Compares the applied migrations with the shipped ones; changes nothing."""
+    exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    done: set[int] = set()
+    if exists:
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+    shipped = migration_files()
+    known = {version for version, _, _ in shipped}
+    return SchemaState(
+        pending=tuple(name for version, name, _ in shipped if version not in done),
+        unknown=tuple(sorted(done - known)),
+    )
+
+
+async def check_schema(dsn: str) -> SchemaState:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await schema_state(conn)
+    finally:
+        await conn.close()
+
+
 async def migrate(dsn: str) -> list[str]:
-    """Applies the migrations not yet applied; returns their names."""
+    """Applies the migrations not yet applied, under a lock; returns their names.
+
+    Refuses (SchemaTooNewError) a database that a newer release has migrated: this code
+    cannot know what its tables mean.
+    """
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
@@ -51,10 +111,11 @@ async def migrate(dsn: str) -> list[str]:
             " version int PRIMARY KEY, name text NOT NULL,"
             " applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        state = await schema_state(conn)
+        state.refuse_if_newer()
         applied = []
         for version, name, sql in migration_files():
-            if version in done:
+            if name not in state.pending:
                 continue
             async with conn.transaction():
                 await conn.execute(sql)
