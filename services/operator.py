@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import getpass
 import os
 import sys
 import urllib.request
@@ -13,6 +14,8 @@ from typing import Any
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from services.domain.campaign import Campaign, parse_campaign
+from services.domain.errors import CampaignInvalidError
 from services.domain.snapshot import verify as verify_snapshot
 from services.runtime.campaigns import CampaignStore, read_campaign_file
 from services.runtime.db import connect_pool
@@ -32,9 +35,11 @@ async def campaign(args: argparse.Namespace) -> int:
     try:
         store = CampaignStore(pool)
         if args.action == "load":
-            await store.put(loaded)
+            # refused with campaign_locked when the rules of counted ballots would change
+            applied = await store.put(loaded, actor=f"cli:{getpass.getuser()}")
             window = f"{loaded.opens_at.isoformat()} .. {loaded.closes_at.isoformat()}"
-            _say(f"loaded {loaded.id}: {window}")
+            what = ", ".join(applied.changes) or "unchanged"
+            _say(f"loaded {loaded.id}: {window} ({what})")
             return 0
         for c in await store.all():
             _say(f"{c.id}\t{c.opens_at.isoformat()}\t{c.closes_at.isoformat()}\t{c.title}")
@@ -66,19 +71,22 @@ async def recount(campaign_id: str) -> int:
     return 0
 
 
-def verify(path: Path, public_key_b64: str | None) -> int:
+def verify(path: Path, public_key_b64: str | None, campaign_source: str | None = None) -> int:
     """Checks a snapshot file: 0 intact and authentic, 1 it is not, 2 it could not be checked.
 
     `public_key_b64` is the base64 key, or a file holding it (or the public-key JSON);
-    without it the key is asked from the publish API of these settings.
+    without it the key is asked from the publish API of these settings. `campaign_source`
+    (a campaign file, a URL of its definition, or `api` for this system's publish API) is
+    the definition the snapshot's `campaign_hash` must match.
     """
     try:
         snapshot = _read_snapshot(path)
         key = _public_key(public_key_b64)
+        campaign = _campaign(campaign_source, str(snapshot["campaign_id"]))
     except (OSError, ValueError, KeyError) as exc:
         print(f"votestream verify: {exc}", file=sys.stderr)
         return 2
-    problems = verify_snapshot(snapshot, key)
+    problems = verify_snapshot(snapshot, key, campaign)
     if problems:
         for problem in problems:
             print(f"FAIL {problem}", file=sys.stderr)
@@ -86,8 +94,24 @@ def verify(path: Path, public_key_b64: str | None) -> int:
     kind = "final" if snapshot.get("final") else "snapshot"
     signed = ", signature valid" if snapshot.get("signature") else ", unsigned"
     where = f"#{snapshot['seq']} of {snapshot['campaign_id']}"
-    _say(f"OK {kind} {where}: hash {snapshot['hash']}{signed}")
+    matched = ", campaign definition matches" if campaign else ""
+    _say(f"OK {kind} {where}: hash {snapshot['hash']}{signed}{matched}")
     return 0
+
+
+def _campaign(source: str | None, campaign_id: str) -> Campaign | None:
+    if source is None:
+        return None
+    if source == "api":
+        settings = Settings.from_env(os.environ)
+        source = f"http://{settings.host}:{settings.publish_port}/v1/campaigns/{campaign_id}"
+    try:
+        if source.startswith(("http://", "https://")):
+            with urllib.request.urlopen(source, timeout=5) as response:  # noqa: S310 - http(s) only
+                return parse_campaign(orjson.loads(response.read()))
+        return read_campaign_file(Path(source))
+    except CampaignInvalidError as exc:
+        raise ValueError(f"the campaign definition given is not valid: {exc}") from exc
 
 
 def _read_snapshot(path: Path) -> dict[str, Any]:

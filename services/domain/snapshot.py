@@ -18,6 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from services.domain.campaign import Campaign
+from services.domain.campaign_changes import campaign_hash
 from services.domain.ranking import rank
 
 CHANNELS = ("web", "wechat", "kiosk")
@@ -52,6 +53,8 @@ def contents(campaign: Campaign, counts: Counts) -> dict[str, Any]:
     ]
     body: dict[str, Any] = {
         "campaign_id": campaign.id,
+        # the definition counted under, inside the signed bytes: a later edit shows
+        "campaign_hash": campaign_hash(campaign),
         "ballots_counted": counts.ballots_counted,
         "ballots_rejected": dict(sorted(counts.ballots_rejected.items())),
         "candidates": candidates,
@@ -88,9 +91,19 @@ def canonical_bytes(snapshot: Mapping[str, Any]) -> bytes:
     return rfc8785.dumps(unsigned)
 
 
-def verify(snapshot: Mapping[str, Any], public_key: Ed25519PublicKey | None) -> list[str]:
-    """Problems found with a snapshot (empty when it is intact and, if signed, authentic)."""
+def verify(
+    snapshot: Mapping[str, Any],
+    public_key: Ed25519PublicKey | None,
+    campaign: Campaign | None = None,
+) -> list[str]:
+    """Problems found with a snapshot (empty when it is intact and, if signed, authentic,
+    and, when a campaign definition is given, counted under that definition)."""
     problems: list[str] = []
+    if campaign is not None and snapshot.get("campaign_hash") != campaign_hash(campaign):
+        problems.append(
+            f"campaign_hash {snapshot.get('campaign_hash')} is not the hash of the campaign"
+            f" definition given ({campaign_hash(campaign)})"
+        )
     data = canonical_bytes(snapshot)
     if hashlib.sha256(data).hexdigest() != snapshot.get("hash"):
         problems.append("hash does not match the canonical bytes")

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import orjson
 import yaml
 
 from services.domain.campaign import Campaign, parse_campaign, parse_duration
+from services.domain.campaign_changes import campaign_hash, classify_change, history_row_hash
 from services.domain.errors import CampaignInvalidError, NotFoundError
 
 log = logging.getLogger(__name__)
@@ -54,13 +56,53 @@ class CampaignStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def put(self, campaign: Campaign) -> None:
-        await self.pool.execute(
-            "INSERT INTO campaigns (id, definition) VALUES ($1, $2::jsonb)"
-            " ON CONFLICT (id) DO UPDATE SET definition = EXCLUDED.definition, updated_at = now()",
-            campaign.id,
-            orjson.dumps(campaign.to_dict()).decode(),
+    async def put(
+        self, campaign: Campaign, *, actor: str = "system", now: datetime | None = None
+    ) -> Applied:
+        """Creates or changes a campaign if services/domain/campaign_changes.py allows it
+        (CampaignLockedError otherwise), recording the change in `campaign_history`; the
+        check and the write are one transaction under the campaign row's lock."""
+        at = (now or datetime.now(UTC)).astimezone(UTC)  # hashed as stored: in UTC
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO campaigns (id, definition) VALUES ($1, '{}'::jsonb)"
+                " ON CONFLICT (id) DO NOTHING",
+                campaign.id,
+            )
+            row = await conn.fetchrow(
+                "SELECT definition FROM campaigns WHERE id = $1 FOR UPDATE", campaign.id
+            )
+            stored = orjson.loads(row["definition"])
+            old = parse_campaign(stored) if stored else None
+            counted, sealed = await _counted_and_sealed(conn, campaign.id)
+            changes = classify_change(old, campaign, counted=counted, sealed=sealed, now=at)
+            if not changes:
+                return Applied(campaign, ())
+            definition = orjson.dumps(campaign.to_dict()).decode()
+            await conn.execute(
+                "UPDATE campaigns SET definition = $2::jsonb, updated_at = now() WHERE id = $1",
+                campaign.id,
+                definition,
+            )
+            await _record(conn, campaign, changes, actor, at)
+        return Applied(campaign, changes)
+
+    async def history(self, campaign_id: str) -> list[dict[str, Any]]:
+        """The campaign's recorded changes, oldest first (definitions as stored)."""
+        rows = await self.pool.fetch(
+            "SELECT seq, changes, actor, changed_at, definition, definition_hash, prev_hash,"
+            " row_hash FROM campaign_history WHERE campaign_id = $1 ORDER BY seq",
+            campaign_id,
         )
+        return [
+            {
+                **dict(r),
+                "changes": list(r["changes"]),
+                "changed_at": r["changed_at"].isoformat(),
+                "definition": orjson.loads(r["definition"]),
+            }
+            for r in rows
+        ]
 
     async def all(self) -> list[Campaign]:
         rows = await self.pool.fetch("SELECT definition FROM campaigns ORDER BY id")
@@ -90,15 +132,72 @@ class CampaignStore:
             raise NotFoundError(f"no campaign {campaign_id!r}", code="unknown_campaign")
         return parse_campaign(orjson.loads(row["definition"]))
 
-    async def close(self, campaign_id: str, at: datetime) -> Campaign:
-        """Closes now (never re-opens, never moves an earlier close later)."""
+    async def close(self, campaign_id: str, at: datetime, *, actor: str = "system") -> Campaign:
+        """Closes now (never re-opens, never moves an earlier close later); refused once
+        the final is sealed."""
         campaign = await self.get(campaign_id)
+        data = campaign.to_dict()
         if at < campaign.closes_at:
-            data = campaign.to_dict()
             data["closes_at"] = max(at, campaign.opens_at + timedelta(microseconds=1)).isoformat()
-            campaign = parse_campaign(data)
-            await self.put(campaign)
-        return campaign
+        return (await self.put(parse_campaign(data), actor=actor, now=at)).campaign
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A definition as stored after a put, and what kind of change it was (empty: none)."""
+
+    campaign: Campaign
+    changes: tuple[str, ...]
+
+
+async def _counted_and_sealed(conn: asyncpg.Connection, campaign_id: str) -> tuple[bool, bool]:
+    # a held ballot took its voter's place under these rules, so it locks them like a count
+    row = await conn.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM ballots WHERE campaign_id = $1"
+        "               AND status IN ('counted', 'held')) AS counted,"
+        " EXISTS (SELECT 1 FROM snapshots WHERE campaign_id = $1 AND final) AS sealed",
+        campaign_id,
+    )
+    return bool(row["counted"]), bool(row["sealed"])
+
+
+async def _record(
+    conn: asyncpg.Connection,
+    campaign: Campaign,
+    changes: tuple[str, ...],
+    actor: str,
+    at: datetime,
+) -> None:
+    last = await conn.fetchrow(
+        "SELECT seq, row_hash FROM campaign_history WHERE campaign_id = $1"
+        " ORDER BY seq DESC LIMIT 1",
+        campaign.id,
+    )
+    seq, prev_hash = (last["seq"] + 1, last["row_hash"]) if last else (1, None)
+    digest = campaign_hash(campaign)
+    row_hash = history_row_hash(
+        campaign_id=campaign.id,
+        seq=seq,
+        changes=changes,
+        actor=actor,
+        changed_at=at,
+        definition_hash=digest,
+        prev_hash=prev_hash,
+    )
+    await conn.execute(
+        "INSERT INTO campaign_history (campaign_id, seq, changes, actor, changed_at,"
+        " definition, definition_hash, prev_hash, row_hash)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)",
+        campaign.id,
+        seq,
+        list(changes),
+        actor,
+        at,
+        orjson.dumps(campaign.to_dict()).decode(),
+        digest,
+        prev_hash,
+        row_hash,
+    )
 
 
 class CampaignCache:

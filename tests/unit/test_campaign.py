@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+import rfc8785
 import yaml
 
-from services.domain.campaign import parse_campaign, parse_duration
+from services.domain.campaign import Campaign, parse_campaign, parse_duration
+from services.domain.campaign_changes import CampaignLockedError, campaign_hash, classify_change
 from services.domain.errors import CampaignInvalidError
 
 DEMO = Path(__file__).resolve().parents[2] / "campaigns" / "zibo-2021-b2.yaml"
@@ -93,3 +97,87 @@ def test_durations_read_seconds_to_days_and_refuse_the_rest() -> None:
 def test_to_dict_round_trips_through_the_parser() -> None:
     campaign = parse_campaign(demo())
     assert parse_campaign(campaign.to_dict()) == campaign
+
+
+# Which changes a campaign may take (services/domain/campaign_changes.py), pure.
+NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+
+def running(**changes: Any) -> Campaign:
+    data = {
+        **demo(),
+        "opens_at": (NOW - timedelta(hours=1)).isoformat(),
+        "closes_at": (NOW + timedelta(days=1)).isoformat(),
+    }
+    return parse_campaign({**data, **changes})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"candidates": [{"id": "x01", "title": "X", "unit": "u"}, *demo()["candidates"][1:]]},
+        {"candidates": list(reversed(demo()["candidates"]))},  # WeChat voters vote by number
+        {"ballot": {"min_selections": 1, "max_selections": 3}},
+        {"limit": {"per_voter": 5, "period": "day"}},
+        {"channels": {"web": {}}},
+        {"opens_at": (NOW - timedelta(hours=2)).isoformat()},
+        {"timezone": "UTC"},
+    ],
+)
+def test_counting_rules_are_frozen_once_a_ballot_is_counted(change: dict[str, Any]) -> None:
+    old, new = running(), running(**change)
+    assert "rules" in classify_change(old, new, counted=False, sealed=False, now=NOW)
+    with pytest.raises(CampaignLockedError) as refused:
+        classify_change(old, new, counted=True, sealed=False, now=NOW)
+    assert refused.value.code == "campaign_locked" and refused.value.status == 409
+
+
+def test_wording_extending_and_closing_early_stay_possible_after_counting() -> None:
+    old = running()
+    renamed = [{**c, "title": c["title"] + "!", "unit": "x"} for c in demo()["candidates"]]
+    wording = running(title="new", question="new?", organizer="o2", candidates=renamed)
+    assert classify_change(old, wording, counted=True, sealed=False, now=NOW) == ("wording",)
+    later = running(closes_at=(NOW + timedelta(days=9)).isoformat())
+    assert classify_change(old, later, counted=True, sealed=False, now=NOW) == ("extended",)
+    early = running(closes_at=NOW.isoformat())
+    assert classify_change(old, early, counted=True, sealed=False, now=NOW) == ("closed_early",)
+    assert classify_change(old, running(), counted=True, sealed=False, now=NOW) == ()
+
+
+def test_closing_never_reaches_into_the_past_or_reopens() -> None:
+    old = running()
+    past = running(closes_at=(NOW - timedelta(minutes=1)).isoformat())
+    with pytest.raises(CampaignLockedError):
+        classify_change(old, past, counted=False, sealed=False, now=NOW)
+    after_close = NOW + timedelta(days=2)
+    with pytest.raises(CampaignLockedError, match="reopened"):
+        classify_change(
+            old,
+            running(closes_at="2026-06-01T00:00:00Z"),
+            counted=False,
+            sealed=False,
+            now=after_close,
+        )
+
+
+def test_nothing_changes_once_the_final_is_sealed() -> None:
+    old = running()
+    with pytest.raises(CampaignLockedError, match="sealed final"):
+        classify_change(old, running(title="late"), counted=True, sealed=True, now=NOW)
+
+
+def test_the_campaign_hash_covers_the_wording_but_not_the_private_defences() -> None:
+    base = running()
+    defended = running(defenses={"rules": []})
+    assert defended.defenses is not None
+    assert campaign_hash(defended) == campaign_hash(base)
+    assert campaign_hash(base) == campaign_hash(parse_campaign(base.to_dict()))
+    assert campaign_hash(base) != campaign_hash(running(title="other"))
+
+
+def test_the_campaign_hash_is_that_of_the_public_view_without_its_status() -> None:
+    """What docs/VERIFYING.md tells a reader to hash: the API's JSON less `status`."""
+    defended = running(defenses={"rules": []})
+    shown = orjson.loads(orjson.dumps(defended.public_view(NOW)))
+    del shown["status"]
+    assert hashlib.sha256(rfc8785.dumps(shown)).hexdigest() == campaign_hash(defended)

@@ -15,7 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from services.domain.snapshot import seal
+from services.domain.snapshot import Counts, contents, seal
+from tests.support.campaigns import make_campaign
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -128,3 +129,28 @@ def test_the_python_in_verifying_md_verifies_a_final(final_file: Path, tmp_path:
         check=False,
     )
     assert done.returncode != 0
+
+
+def test_the_campaign_counted_under_is_checked_against_a_definition_file(tmp_path: Path) -> None:
+    campaign = make_campaign("zibo", now=datetime(2021, 6, 1, tzinfo=UTC))
+    counts = Counts(votes={("c1", "web"): 2}, ballots_counted=2, ballots_rejected={})
+    snapshot = seal(
+        contents(campaign, counts),
+        seq=1,
+        as_of=datetime(2021, 6, 1, tzinfo=UTC),
+        final=True,
+        prev_hash=None,
+        signing_key=KEY,
+    )
+    path = tmp_path / "final.json"
+    path.write_text(json.dumps(snapshot), "utf-8")
+    same = tmp_path / "campaign.json"
+    same.write_text(json.dumps(campaign.to_dict()), "utf-8")
+    done = run(str(path), "--public-key", PUBLIC, "--campaign", str(same))
+    assert done.returncode == 0, done.stderr
+    assert "campaign definition matches" in done.stdout
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(json.dumps({**campaign.to_dict(), "top_n": 1}), "utf-8")
+    done = run(str(path), "--public-key", PUBLIC, "--campaign", str(changed))
+    assert done.returncode == 1
+    assert "FAIL campaign_hash" in done.stderr and "not the hash of the campaign" in done.stderr

@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.domain.campaign import Campaign, parse_campaign
@@ -125,3 +126,61 @@ def test_a_signature_from_another_key_and_an_unsigned_final_are_refused() -> Non
 )
 def test_canonical_bytes_write_numbers_as_rfc8785_says(number: float, text: str) -> None:
     assert canonical_bytes({"n": number}).decode() == f'{{"n":{text}}}'
+
+
+def test_a_snapshot_carries_the_hash_of_its_campaign_inside_the_signed_bytes() -> None:
+    snapshot = seal(
+        contents(campaign(), COUNTS),
+        seq=1,
+        as_of=AS_OF,
+        final=True,
+        prev_hash=None,
+        signing_key=KEY,
+    )
+    definition = {k: v for k, v in campaign().to_dict().items() if k != "defenses"}
+    expected = hashlib.sha256(rfc8785.dumps(definition)).hexdigest()
+    assert snapshot["campaign_hash"] == expected
+    assert verify(snapshot, KEY.public_key(), campaign()) == []
+    forged = {**snapshot, "campaign_hash": "0" * 64}
+    assert verify(forged, KEY.public_key()) == [
+        "hash does not match the canonical bytes",
+        "signature does not verify with the public key",
+    ]
+
+
+def test_verify_fails_when_the_campaign_given_is_not_the_one_counted_under() -> None:
+    snapshot = seal(
+        contents(campaign(), COUNTS),
+        seq=1,
+        as_of=AS_OF,
+        final=True,
+        prev_hash=None,
+        signing_key=KEY,
+    )
+    other = parse_campaign({**campaign().to_dict(), "top_n": 2})
+    problems = verify(snapshot, KEY.public_key(), other)
+    assert len(problems) == 1 and problems[0].startswith("campaign_hash ")
+
+
+def test_a_chain_across_a_wording_edit_still_verifies_link_by_link() -> None:
+    renamed = parse_campaign({**campaign().to_dict(), "title": "a clearer title"})
+    first = seal(
+        contents(campaign(), COUNTS),
+        seq=1,
+        as_of=AS_OF,
+        final=False,
+        prev_hash=None,
+        signing_key=KEY,
+    )
+    second = seal(
+        contents(renamed, COUNTS),
+        seq=2,
+        as_of=AS_OF,
+        final=True,
+        prev_hash=first["hash"],
+        signing_key=KEY,
+    )
+    assert verify(first, KEY.public_key(), campaign()) == []
+    assert verify(second, KEY.public_key(), renamed) == []
+    assert second["prev_hash"] == first["hash"]
+    assert first["campaign_hash"] != second["campaign_hash"]  # each names its own definition
