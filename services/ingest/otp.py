@@ -2,20 +2,32 @@
 
 Codes are 6 digits, live VOTESTREAM_OTP_TTL seconds (300), allow VOTESTREAM_OTP_ATTEMPTS
 wrong guesses (5) and work once. A phone gets one code per VOTESTREAM_OTP_RESEND_INTERVAL
-(60 s) and VOTESTREAM_OTP_DAILY_SENDS (10) a day; those limits live in PostgreSQL so they
-hold across ingest processes. The database sees only a pseudonymous phone key and an HMAC of
-the code (both keyed with VOTESTREAM_IDENTITY_KEY). Tokens are HS256 with
-VOTESTREAM_WEB_JWT_SECRET for VOTESTREAM_WEB_TOKEN_TTL seconds; with no secret (only a
-public key) this login is switched off and says so.
+(60 s) and VOTESTREAM_OTP_DAILY_SENDS (10) a day. Since every text costs money and SMS
+pumping sends them by the thousand to number ranges that pay the sender back, sends are
+also capped per minute across all phones (VOTESTREAM_OTP_SENDS_PER_MINUTE, 600) and per
+number block, the first PREFIX_DIGITS digits of the E.164 number
+(VOTESTREAM_OTP_PREFIX_SENDS_PER_MINUTE, 20); 0 switches a cap off. All these limits live
+in PostgreSQL, not in each process, because they must hold whatever the replica count:
+a per-process cap would multiply the bill by it. Every refusal answers the same text and
+Retry-After, so a 429 never tells whether a given phone asked recently.
+
+The send is reserved in one short transaction (limits checked, code and send recorded) and
+the connection released before the gateway is called: a slow gateway must never hold the
+pool that every other database path of ingest needs. A refused or failed send is taken back.
+The database sees only pseudonymous phone and number-block keys and an HMAC of the code (all
+keyed with VOTESTREAM_IDENTITY_KEY). Tokens are HS256 with VOTESTREAM_WEB_JWT_SECRET for
+VOTESTREAM_WEB_TOKEN_TTL seconds; with no secret (only a public key) this login is switched
+off and says so.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import math
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -28,6 +40,13 @@ from services.runtime.settings import Settings
 
 CODE_DIGITS = 6
 DAY = timedelta(days=1)
+MINUTE = timedelta(minutes=1)
+PREFIX_DIGITS = 7  # +86 138 00: country code and the block a carrier assigns
+# At most this many of the pool's connections serve code sends of one process at a time, so
+# a flood of logins queues here, not in front of the database every ballot path needs.
+RESERVING_AT_ONCE = 4
+ALL_SENDS = "otp-sends:all"  # the lock every capped send takes last
+TRY_LATER = "no login code can be sent to this number now; please try again later"
 
 
 class OtpDisabledError(ForbiddenError):
@@ -43,12 +62,19 @@ def phone_key(identity_key: bytes, phone: str) -> str:
     return hmac.new(identity_key, f"OTP:{phone}".encode(), hashlib.sha256).hexdigest()
 
 
+def block_key(identity_key: bytes, phone: str) -> str:
+    """Pseudonymous key of an E.164 phone's number block (its first PREFIX_DIGITS digits)."""
+    block = phone.lstrip("+")[:PREFIX_DIGITS]
+    return hmac.new(identity_key, f"OTP-BLOCK:{block}".encode(), hashlib.sha256).hexdigest()
+
+
 class PhoneLogin:
     def __init__(
         self, pool: asyncpg.Pool, settings: Settings, tokens: TokenVerifier, sender: SmsSender
     ) -> None:
         self.pool, self.settings, self.tokens, self.sender = pool, settings, tokens, sender
         self.key = settings.identity_key_bytes
+        self._reserving = asyncio.Semaphore(RESERVING_AT_ONCE)
 
     def _code_hash(self, key: str, code: str) -> str:
         return hmac.new(self.key, f"{key}:{code}".encode(), hashlib.sha256).hexdigest()
@@ -66,47 +92,91 @@ class PhoneLogin:
         key = phone_key(self.key, phone)
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         ttl = self.settings.otp_ttl
+        code_hash = self._code_hash(key, code)
+        async with self._reserving:
+            sent_at = await self._reserve(key, block_key(self.key, phone), code_hash)
+        text = f"您的投票验证码是 {code}，{math.ceil(ttl / 60)} 分钟内有效。请勿告诉他人。"
+        try:
+            await self.sender.send(phone, text, phone_key=key, code=code)
+        except Exception:
+            # a gateway refusal leaves no code and no counted send
+            await self._take_back(key, sent_at, code_hash)
+            raise
+        return {"sent": True, "expires_in": int(ttl)}
+
+    async def _reserve(self, key: str, block: str, code_hash: str) -> datetime:
+        """Checks every send limit and records the code and the send, in one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
             # one sender per phone at a time, across processes
             await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 4))", key)
             await self._check_send_limits(conn, key)
+            await self._check_caps(conn, block)
             await conn.execute(
                 "INSERT INTO otp_codes (phone_key, code_hash, expires_at, attempts_left)"
                 " VALUES ($1, $2, now() + make_interval(secs => $3), $4)"
                 " ON CONFLICT (phone_key) DO UPDATE SET code_hash = excluded.code_hash,"
                 " expires_at = excluded.expires_at, attempts_left = excluded.attempts_left",
                 key,
-                self._code_hash(key, code),
-                ttl,
+                code_hash,
+                self.settings.otp_ttl,
                 self.settings.otp_attempts,
             )
-            await conn.execute("INSERT INTO otp_sends (phone_key) VALUES ($1)", key)
-            # inside the transaction: a gateway refusal leaves no code and no counted send
-            text = f"您的投票验证码是 {code}，{math.ceil(ttl / 60)} 分钟内有效。请勿告诉他人。"
-            await self.sender.send(phone, text, phone_key=key, code=code)
-        return {"sent": True, "expires_in": int(ttl)}
+            sent_at: datetime = await conn.fetchval(
+                "INSERT INTO otp_sends (phone_key, prefix_key) VALUES ($1, $2) RETURNING sent_at",
+                key,
+                block,
+            )
+        return sent_at
+
+    async def _take_back(self, key: str, sent_at: datetime, code_hash: str) -> None:
+        async with self._reserving, self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM otp_sends WHERE phone_key = $1 AND sent_at = $2", key, sent_at
+            )
+            await conn.execute(
+                "DELETE FROM otp_codes WHERE phone_key = $1 AND code_hash = $2", key, code_hash
+            )
+
+    def _refused(self) -> RateLimitedError:
+        """The one answer to every refused send: no reason, no phone-specific wait."""
+        return RateLimitedError(TRY_LATER, retry_after=self.settings.otp_resend_interval)
 
     async def _check_send_limits(self, conn: asyncpg.Connection, key: str) -> None:
-        await conn.execute(
-            "DELETE FROM otp_sends WHERE phone_key = $1 AND sent_at < now() - $2::interval",
-            key,
-            DAY,
-        )
+        # sends older than a day count for no limit, whichever phone they went to
+        await conn.execute("DELETE FROM otp_sends WHERE sent_at < now() - $1::interval", DAY)
         row = await conn.fetchrow(
-            "SELECT count(*) AS sends, extract(epoch FROM now() - max(sent_at)) AS since_last,"
-            " extract(epoch FROM min(sent_at) + $2::interval - now()) AS until_slot"
+            "SELECT count(*) AS sends, extract(epoch FROM now() - max(sent_at)) AS since_last"
             " FROM otp_sends WHERE phone_key = $1",
             key,
-            DAY,
         )
         interval = self.settings.otp_resend_interval
         if row["since_last"] is not None and row["since_last"] < interval:
-            wait = interval - float(row["since_last"])
-            raise RateLimitedError("a code was just sent to this phone", retry_after=wait)
+            raise self._refused()
         if row["sends"] >= self.settings.otp_daily_sends:
-            raise RateLimitedError(
-                "too many codes for this phone today", retry_after=float(row["until_slot"])
+            raise self._refused()
+
+    async def _check_caps(self, conn: asyncpg.Connection, block: str) -> None:
+        """The per-block and the global cap, exact across processes: each is counted under a
+        lock held to the commit (taken after the phone's lock, block before global)."""
+        block_cap = self.settings.otp_prefix_sends_per_minute
+        if block_cap > 0:  # 0: switched off
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 4))", block)
+            sends = await conn.fetchval(
+                "SELECT count(*) FROM otp_sends WHERE prefix_key = $1"
+                " AND sent_at > now() - $2::interval",
+                block,
+                MINUTE,
             )
+            if sends >= block_cap:
+                raise self._refused()
+        global_cap = self.settings.otp_sends_per_minute
+        if global_cap > 0:
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 4))", ALL_SENDS)
+            sends = await conn.fetchval(
+                "SELECT count(*) FROM otp_sends WHERE sent_at > now() - $1::interval", MINUTE
+            )
+            if sends >= global_cap:
+                raise self._refused()
 
     async def verify(self, raw_phone: str, code: str) -> dict[str, Any]:
         self._require_enabled()

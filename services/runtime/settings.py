@@ -22,6 +22,7 @@ SECRET_NAMES = (
     "wechat_aes_key",
     "webhook_secret",
     "signing_key",
+    "kafka_sasl_password",
 )
 SECRETS_FILE = "secrets.env"
 
@@ -37,6 +38,11 @@ class Settings:
     pg_port: int = 5433
     kafka_bootstrap: str | None = None  # unset: the embedded broker
     database_url: str | None = None  # unset: the embedded PostgreSQL
+    kafka_security_protocol: str = "PLAINTEXT"  # SASL_SSL with Strimzi (services/runtime/kafka.py)
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_ca_file: Path | None = None  # unset: the system's trusted CAs
     partitions: int = 12
     snapshot_interval: float = 2.0
     publish_dir: Path | None = None
@@ -48,6 +54,8 @@ class Settings:
     wechat_campaign: str | None = None
     wechat_api_base: str = "https://api.weixin.qq.com"
     web_jwt_public_key: str | None = None
+    web_jwt_audience: str | None = None  # `aud` and `iss` the external login's tokens must
+    web_jwt_issuer: str | None = None  # carry: required with web_jwt_public_key (voters.py)
     # Web channel (docs in services/ingest/ratelimit.py and otp.py): a token bucket per
     # client IP prefix and per voter; phone login codes and the voter tokens they earn.
     public_base_url: str | None = None  # the vote page's public URL base (QR codes)
@@ -63,6 +71,9 @@ class Settings:
     otp_attempts: int = 5
     otp_resend_interval: float = 60.0
     otp_daily_sends: int = 10
+    otp_sends_per_minute: float = 600.0  # every phone together, across processes (otp.py)
+    otp_prefix_sends_per_minute: float = 20.0  # per number block (first 7 digits of E.164)
+    sse_max_connections: int = 5000  # open result streams per publish process (stream.py)
     web_token_ttl: float = 3600.0
     sms_sender: str = "dev"  # "dev" (codes to a file in the data dir) or "module:factory"
     admin_token: str = field(default="", repr=False)
@@ -140,6 +151,7 @@ _INTS = {
     "rate_voter_burst",
     "otp_attempts",
     "otp_daily_sends",
+    "sse_max_connections",
 }
 _FLOATS = {
     "snapshot_interval",
@@ -149,7 +161,17 @@ _FLOATS = {
     "otp_resend_interval",
     "web_token_ttl",
 }
-_RATES = {"rate_ip_per_second", "rate_voter_per_second", "rate_otp_ip_per_minute"}  # 0: no limit
+_KAFKA_CHOICES = {
+    "kafka_security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+    "kafka_sasl_mechanism": ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"),
+}
+_RATES = {  # 0: no limit
+    "rate_ip_per_second",
+    "rate_voter_per_second",
+    "rate_otp_ip_per_minute",
+    "otp_sends_per_minute",
+    "otp_prefix_sends_per_minute",
+}
 
 
 def _convert(name: str, raw: str) -> Any:
@@ -169,7 +191,9 @@ def _convert(name: str, raw: str) -> Any:
         if not 0 <= rate <= 1_000_000:
             raise ValueError("must be a rate from 0 (no limit) to 1000000")
         return rate
-    if name in ("data_dir", "publish_dir"):
+    if name in _KAFKA_CHOICES and raw not in _KAFKA_CHOICES[name]:
+        raise ValueError(f"must be one of {', '.join(_KAFKA_CHOICES[name])}")
+    if name in ("data_dir", "publish_dir", "kafka_ca_file"):
         return Path(raw)
     if name == "public_base_url" and not raw.startswith(("http://", "https://")):
         raise ValueError("must be an http(s) URL")

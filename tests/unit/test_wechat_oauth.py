@@ -86,7 +86,7 @@ def test_the_session_token_holds_the_campaign_voter_key_and_never_the_openid(
 ) -> None:
     settings = _settings(fake_wechat)
     token = session_token(settings, "zibo", OPENID)
-    claims = jwt.decode(token, JWT_SECRET, algorithms=["HS256"])
+    claims = jwt.decode(token, JWT_SECRET, algorithms=["HS256"], audience="votestream")
     assert claims["sub"] == voter_key(b"pepper", "zibo", wechat_identity(OPENID))
     assert (claims["chn"], claims["cid"]) == ("wechat", "zibo")
     assert OPENID not in token and OPENID not in str(claims)

@@ -29,6 +29,9 @@ from services.runtime.settings import Settings
 DEMO = Path(__file__).resolve().parents[2] / "campaigns" / "zibo-2021-b2.yaml"
 SECRET = "unit-test-web-jwt-secret-of-32-bytes-or-more"
 IDENTITY_KEY = "unit-test-identity-key"
+SITE_AUDIENCE = "city-vote"  # what the city's external login puts in `aud` and `iss`
+SITE_ISSUER = "https://login.city.example"
+PUBLIC_BASE_URL = "https://vote.city.example"
 
 
 class CountingSink:
@@ -111,6 +114,10 @@ async def web_client(
     **settings: Any,
 ) -> AsyncIterator[TestClient[Any, Any]]:
     """A TestClient on create_app: campaigns from memory, ballots into `sink`."""
+    settings.setdefault("public_base_url", PUBLIC_BASE_URL)
+    if public_key:  # an external login's tokens name this service and their login
+        settings.setdefault("web_jwt_audience", SITE_AUDIENCE)
+        settings.setdefault("web_jwt_issuer", SITE_ISSUER)
     config = Settings(
         data_dir=tmp_path,
         identity_key=IDENTITY_KEY,
@@ -129,7 +136,7 @@ async def web_client(
         campaign_store=CampaignStore(pool),
         campaigns=cache,
         desk=BallotDesk(sink or CountingSink(), pool, RecentBallots()),
-        tokens=TokenVerifier(config.web_jwt_secret, config.web_jwt_public_key),
+        tokens=TokenVerifier.from_settings(config),
         metrics=IngestMetrics.create(registry),
         registry=registry,
     )

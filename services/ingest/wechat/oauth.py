@@ -8,15 +8,14 @@ that campaign by the `cid` claim, with `chn: "wechat"`.
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
-import jwt
 
 from services.domain.errors import UnauthorizedError, UnavailableError
 from services.domain.voters import voter_key, wechat_identity
+from services.ingest.voters import WECHAT_SESSION, sign_own_token
 from services.ingest.wechat.errors import WeChatOAuthError, WeChatSnapshotUserError
 from services.runtime.settings import Settings
 
@@ -67,15 +66,17 @@ def session_token(
 ) -> str:
     if not settings.web_jwt_secret:
         raise UnauthorizedError("web voting is not configured", code="web_voting_disabled")
-    issued = int(time.time() if now is None else now)
-    claims = {
-        "sub": voter_key(settings.identity_key_bytes, campaign_id, wechat_identity(openid)),
-        "chn": "wechat",
-        "cid": campaign_id,
-        "iat": issued,
-        "exp": issued + SESSION_SECONDS,
-    }
-    return jwt.encode(claims, settings.web_jwt_secret, algorithm="HS256")
+    key = voter_key(settings.identity_key_bytes, campaign_id, wechat_identity(openid))
+    # this server's own token type: only such a session may carry chn/cid (voters.py)
+    return sign_own_token(
+        settings.web_jwt_secret,
+        WECHAT_SESSION,
+        key,
+        SESSION_SECONDS,
+        now=now,
+        chn="wechat",
+        cid=campaign_id,
+    )
 
 
 def authorize_url(appid: str, public_base: str, campaign_id: str) -> str:
