@@ -20,6 +20,13 @@ from services.loadgen.driver import Driver, Stats
 from services.loadgen.kiosk import KioskChannel
 from services.loadgen.progress import show_progress
 from services.loadgen.report import report, summary
+from services.loadgen.stuffers import (
+    Stuffer,
+    Target,
+    build_stuffers,
+    run_stuffers,
+    stuffing_report,
+)
 from services.loadgen.totals import Results
 from services.loadgen.traffic import Mix, Traffic
 from services.loadgen.wechat import WeChatChannel
@@ -41,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat-rate", type=float, default=0.05, help="voters over the limit")
     parser.add_argument("--invalid-rate", type=float, default=0.02, help="junk requests")
     parser.add_argument("--seed", type=int, default=2021)
+    parser.add_argument("--stuffers", default="", help="attackers beside the voters: forged-wechat")
+    parser.add_argument("--stuff-rate", type=float, default=10.0, help="forged requests/s each")
     parser.add_argument("--max-inflight", type=int, default=2000, help="open-loop client cap")
     parser.add_argument("--settle-timeout", type=float, default=60.0, help="wait for totals")
     parser.add_argument("--no-check", action="store_true", help="skip the published totals")
@@ -62,9 +71,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"loadgen: unknown channel(s) {unknown}; choose from {CHANNELS}", file=sys.stderr)
         return 2
     result = asyncio.run(_run(args, Settings.from_env(os.environ), channels))
+    for line in stuffing_report(result["stuffers"]):
+        print(line)
     print(report(result))
     if args.json:
-        args.json.write_bytes(orjson.dumps(summary(result), option=orjson.OPT_INDENT_2))
+        stuffed = {s.name: s.stats.summary() for s in result["stuffers"]}
+        done = summary(result) | {"stuffers": stuffed}
+        args.json.write_bytes(orjson.dumps(done, option=orjson.OPT_INDENT_2))
     return 0 if result["ok"] else 1
 
 
@@ -83,6 +96,9 @@ async def _run(args: argparse.Namespace, settings: Settings, names: tuple[str, .
         results = Results(http, publish, campaign.id)
         baseline = await results.latest()
         driver = Driver(http, channels, Stats())
+        attackers = tuple(n.strip() for n in args.stuffers.split(",") if n.strip())
+        stuffers = build_stuffers(attackers, Target(ingest, campaign, settings))
+        stuffing = asyncio.create_task(run_stuffers(http, stuffers, args.stuff_rate, args.duration))
         progress = None if args.quiet else asyncio.create_task(show_progress(driver, args.duration))
         started = asyncio.get_running_loop().time()
         try:
@@ -96,28 +112,32 @@ async def _run(args: argparse.Namespace, settings: Settings, names: tuple[str, .
             if progress is not None:
                 progress.cancel()
                 print(file=sys.stderr)
+            await stuffing
         expected = baseline + driver.stats.own.tally
         published, waited = (expected, 0.0)
         if not args.no_check:
             published, waited = await results.settle(expected, args.settle_timeout)
-    return _outcome(args, campaign, driver.stats, expected, published, waited)
+    return _outcome(args, campaign, driver.stats, stuffers, expected, published, waited)
 
 
 def _outcome(
     args: argparse.Namespace,
     campaign: Campaign,
     stats: Stats,
+    stuffers: list[Stuffer],
     expected: Any,
     published: Any,
     waited: float,
 ) -> dict[str, Any]:
     differences = [] if args.no_check else expected.differences(published)
     clean = not stats.unexpected and not stats.lost and not stats.own.uncertain
+    clean = clean and not any(s.stats.taken or s.stats.errors for s in stuffers)
     mode = f"open loop {args.rate:g}/s" if args.rate else f"closed loop {args.concurrency or 16}"
     return {
         "campaign": campaign.id,
         "mode": mode,
         "stats": stats,
+        "stuffers": stuffers,
         "expected": expected,
         "published": published,
         "waited": waited,

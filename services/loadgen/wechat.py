@@ -1,5 +1,6 @@
 """The WeChat official account as WeChat's servers speak to it: signed pushes of message XML,
-half of them in safe mode (AES, `msg_signature`), retries of the same MsgId.
+in safe mode (AES, `msg_signature`) whenever an EncodingAESKey is configured (the server then
+refuses plaintext), retries of the same MsgId.
 
 A follower joins the campaign by scanning its QR code (a SCAN event) before voting; then
 `vote 1 3 5` casts. The reply carries the ballot_id (a receipt) when the vote was taken,
@@ -45,7 +46,7 @@ class WeChatChannel:
             "event",
             f"<Event>{cdata('SCAN')}</Event><EventKey>{cdata(self.campaign_id)}</EventKey>",
         )
-        await self._push(http, xml, safe=False, forged=False)
+        await self._push(http, xml, forged=False)
 
     async def send(self, http: aiohttp.ClientSession, shot: Shot) -> int:
         numbers = [str(self.candidate_numbers.get(s, 99)) for s in shot.selections]
@@ -55,8 +56,7 @@ class WeChatChannel:
             "text",
             f"<Content>{cdata('vote ' + ' '.join(numbers))}</Content><MsgId>{msg_id}</MsgId>",
         )
-        safe = self.cipher is not None and msg_id % 2 == 0
-        status, reply = await self._push(http, xml, safe=safe, forged=shot.kind == "bad_token")
+        status, reply = await self._push(http, xml, forged=shot.kind == "bad_token")
         if status != 200:
             return status
         return 202 if reply == "success" or RECEIPT.search(reply) else 422
@@ -73,7 +73,7 @@ class WeChatChannel:
         )
 
     async def _push(
-        self, http: aiohttp.ClientSession, xml: str, *, safe: bool, forged: bool
+        self, http: aiohttp.ClientSession, xml: str, *, forged: bool
     ) -> tuple[int, str]:
         timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**9))
         token = "forged" if forged else self.token
@@ -83,7 +83,7 @@ class WeChatChannel:
             "nonce": nonce,
         }
         body = xml
-        if safe and self.cipher is not None:
+        if self.cipher is not None:
             encrypt = self.cipher.encrypt(xml.encode())
             query |= {
                 "encrypt_type": "aes",
@@ -96,12 +96,12 @@ class WeChatChannel:
         async with http.post(f"{self.ingest}/wechat", params=query, data=body.encode()) as r:
             text = await r.text()
             status = r.status
-        return status, self._content(text, safe) if status == 200 else ""
+        return status, self._content(text) if status == 200 else ""
 
-    def _content(self, text: str, safe: bool) -> str:
+    def _content(self, text: str) -> str:
         if text == "success":
             return text
         fields = parse_fields(text.encode())
-        if safe and self.cipher is not None and "Encrypt" in fields:
+        if self.cipher is not None and "Encrypt" in fields:
             fields = parse_fields(self.cipher.decrypt(fields["Encrypt"]))
         return fields.get("Content", "")

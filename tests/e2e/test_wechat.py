@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -20,9 +18,14 @@ import httpx
 import jwt
 import pytest
 
-from services.runtime.processes import free_port
-from tests.support.fake_wechat import FakeWeChat, WeChatPeer, running_fake_wechat
-from tests.support.system import REPO, System
+from tests.support.fake_wechat import (
+    FakeWeChat,
+    WeChatPeer,
+    another_ingest,
+    made_up_openid,
+    running_fake_wechat,
+)
+from tests.support.system import System
 from tests.support.waiting import eventually
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -49,41 +52,13 @@ def fake_api(system: System) -> Iterator[FakeWeChat]:
 @pytest.fixture(scope="module")
 def second_ingest(system: System, fake_api: FakeWeChat) -> Iterator[str]:
     """Another ingest process on the same Kafka and Postgres, with the fake WeChat API."""
-    port = free_port()
-    env = {**system.env, "VOTESTREAM_INGEST_PORT": str(port)}
-    env["VOTESTREAM_WECHAT_API_BASE"] = fake_api.base
-    proc = subprocess.Popen([sys.executable, "-m", "services", "ingest"], env=env, cwd=REPO)
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return proc.poll() is not None  # exited: fail below rather than wait
-
-    eventually(ready, timeout=60, what="second ingest ready")
-    assert proc.poll() is None, "the second ingest exited"
-    yield base
-    proc.terminate()
-    assert proc.wait(timeout=30) == 0
-
-
-def _openid() -> str:
-    return "o" + secrets.token_urlsafe(20)[:27]
+    with another_ingest(system, VOTESTREAM_WECHAT_API_BASE=fake_api.base) as base:
+        yield base
 
 
 def _results(system: System, cid: str) -> dict[str, Any] | None:
     response = httpx.get(f"{system.publish}/v1/campaigns/{cid}/results", timeout=5)
     return response.json() if response.status_code == 200 else None
-
-
-def _join(peer: WeChatPeer, openid: str, cid: str) -> None:
-    """Follows the account through the campaign's QR code, then scans it again."""
-    assert "已进入投票活动" in peer.reply(
-        peer.push(peer.event(openid, "subscribe", f"qrscene_{cid}"))
-    )
-    scan = peer.push(peer.event(openid, "SCAN", cid), safe=True)
-    assert "已进入投票活动" in peer.reply(scan, safe=True)
 
 
 def test_the_url_check_echoes_only_for_our_signature(peer: WeChatPeer) -> None:
@@ -100,16 +75,17 @@ def test_follow_scan_vote_and_three_retries_count_one_ballot(
     system: System, peer: WeChatPeer, second_ingest: str
 ) -> None:
     campaign = system.new_campaign()
-    cid, openid, msg_id = campaign["id"], _openid(), secrets.randbelow(10**18)
-    _join(peer, openid, cid)
+    cid, openid, msg_id = campaign["id"], made_up_openid(), secrets.randbelow(10**18)
+    peer.join(openid, cid)
     vote = peer.text(openid, "投票 1 3 5", msg_id)
-    first = peer.reply(peer.push(vote, safe=True), safe=True)
+    query, body = peer.request(vote, safe=True)
+    first = peer.reply(peer.post(query, body), safe=True)
     ballot_id = UUID.search(first)
     assert ballot_id is not None, first
-    retries = [
-        peer.reply(peer.push(vote)),
+    retries = [  # WeChat's identical retries, on either process, and the MsgId under a new query
+        peer.reply(peer.post(query, body), safe=True),
+        peer.reply(peer.post(query, body, base=second_ingest), safe=True),
         peer.reply(peer.push(vote, safe=True, base=second_ingest), safe=True),
-        peer.reply(peer.push(vote, base=second_ingest)),
     ]
     assert retries == [first] * 3
 
@@ -123,7 +99,7 @@ def test_follow_scan_vote_and_three_retries_count_one_ballot(
     assert votes == {c["id"]: int(c["id"] in ("c01", "c03", "c05")) for c in campaign["candidates"]}
     fate = httpx.get(f"{system.ingest}/v1/ballots/{ballot_id.group()}", timeout=5).json()
     assert fate["status"] == "counted"
-    standings = peer.reply(peer.push(peer.text(openid, "结果", msg_id + 1)))
+    standings = peer.reply(peer.push(peer.text(openid, "结果", msg_id + 1), safe=True), safe=True)
     assert campaign["title"] in standings and "1 票" in standings
     assert asyncio.run(_rows_naming(system, openid)) == 0
 
@@ -150,8 +126,8 @@ async def _rows_naming(system: System, text: str) -> int:
 
 def test_list_and_help_in_safe_mode_through_wechatpy(system: System, peer: WeChatPeer) -> None:
     campaign = system.new_campaign()
-    openid, msg_id = _openid(), secrets.randbelow(10**18)
-    _join(peer, openid, campaign["id"])
+    openid, msg_id = made_up_openid(), secrets.randbelow(10**18)
+    peer.join(openid, campaign["id"])
     listing = peer.reply(peer.push(peer.text(openid, "名单", msg_id), safe=True), safe=True)
     assert f"25. {campaign['candidates'][24]['title']}" in listing
     help_text = peer.reply(peer.push(peer.text(openid, "hello", msg_id + 1), safe=True), safe=True)
@@ -160,8 +136,8 @@ def test_list_and_help_in_safe_mode_through_wechatpy(system: System, peer: WeCha
 
 def test_hostile_bodies_get_400_or_403_and_never_a_ballot(system: System, peer: WeChatPeer) -> None:
     campaign = system.new_campaign()
-    cid, openid = campaign["id"], _openid()
-    _join(peer, openid, cid)
+    cid, openid = campaign["id"], made_up_openid()
+    peer.join(openid, cid)
     vote = peer.text(openid, "投票 2", secrets.randbelow(10**18))
     entities = '<!DOCTYPE xml [<!ENTITY a "投票 2"><!ENTITY b "&a;&a;&a;&a;">]>'
     hostile = [
@@ -171,15 +147,12 @@ def test_hostile_bodies_get_400_or_403_and_never_a_ballot(system: System, peer: 
         (vote[:-10], ""),
         ("\x00\xff garbage", ""),
     ]
-    for body, doctype in hostile:
-        response = httpx.post(
-            f"{peer.base}/wechat", params=peer.query(), content=(doctype + body).encode(), timeout=5
-        )
+    for body, doctype in hostile:  # sealed as WeChat would: what is inside is hostile
+        response = peer.post(*peer.request(doctype + body, safe=True))
         assert response.status_code in (400, 413), response.text
-    forged = {**peer.query(), "signature": "f" * 40}
-    assert (
-        httpx.post(f"{peer.base}/wechat", params=forged, content=vote, timeout=5).status_code == 403
-    )
+    query, sealed_vote = peer.request(vote, safe=True)
+    forged = {**query, "signature": "f" * 40}
+    assert peer.post(forged, sealed_vote).status_code == 403
     bad_msg_signature = {**peer.query(), "encrypt_type": "aes", "msg_signature": "0" * 40}
     sealed = "<xml><Encrypt><![CDATA[AAAA]]></Encrypt></xml>"
     response = httpx.post(
@@ -188,7 +161,10 @@ def test_hostile_bodies_get_400_or_403_and_never_a_ballot(system: System, peer: 
     assert response.status_code == 403
     # the same voter's one valid vote is counted: nothing before it used their limit
     accepted = UUID.search(
-        peer.reply(peer.push(peer.text(openid, "vote 2", 1 + secrets.randbelow(10**18))))
+        peer.reply(
+            peer.push(peer.text(openid, "vote 2", 1 + secrets.randbelow(10**18)), safe=True),
+            safe=True,
+        )
     )
     assert accepted is not None
     eventually(
@@ -205,7 +181,7 @@ def test_oauth_starts_a_wechat_session_with_the_text_channels_voter_key(
     system: System, peer: WeChatPeer, fake_api: FakeWeChat, second_ingest: str
 ) -> None:
     campaign = system.new_campaign()
-    cid, openid = campaign["id"], _openid()
+    cid, openid = campaign["id"], made_up_openid()
     known = f"{second_ingest}/v1/campaigns/{cid}"  # its campaign cache refreshes every second
     eventually(lambda: httpx.get(known, timeout=5).status_code == 200, what="campaign known")
     callback = f"{second_ingest}/wechat/oauth/callback"
@@ -225,9 +201,11 @@ def test_oauth_starts_a_wechat_session_with_the_text_channels_voter_key(
     )
     assert web_vote.status_code == 202, web_vote.text
     eventually(lambda: (_results(system, cid) or {}).get("ballots_counted") == 1, timeout=60)
-    _join(peer, openid, cid)
+    peer.join(openid, cid)
     text_vote = UUID.search(
-        peer.reply(peer.push(peer.text(openid, "投票 8", secrets.randbelow(10**18))))
+        peer.reply(
+            peer.push(peer.text(openid, "投票 8", secrets.randbelow(10**18)), safe=True), safe=True
+        )
     )
     assert text_vote is not None
 
@@ -258,7 +236,7 @@ def test_oauth_refusals(
 
 
 def test_a_used_oauth_code_is_refused(fake_api: FakeWeChat, second_ingest: str) -> None:
-    params = {"code": fake_api.issue(_openid()), "state": "zibo-2021-b2"}
+    params = {"code": fake_api.issue(made_up_openid()), "state": "zibo-2021-b2"}
     callback = f"{second_ingest}/wechat/oauth/callback"
     assert httpx.get(callback, params=params, timeout=10).status_code == 302
     again = httpx.get(callback, params=params, timeout=10)

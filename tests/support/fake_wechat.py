@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +26,8 @@ from defusedxml.ElementTree import fromstring
 from wechatpy.crypto import WeChatCrypto
 
 from services.runtime.processes import free_port
+from tests.support.system import REPO, System
+from tests.support.waiting import eventually
 
 
 @dataclass
@@ -88,10 +92,38 @@ def running_fake_wechat(appid: str, secret: str) -> Iterator[FakeWeChat]:
         loop.close()
 
 
+@contextlib.contextmanager
+def another_ingest(system: System, **env: str) -> Iterator[str]:
+    """Another ingest process on the system's Kafka and Postgres (as a scaled-out deployment
+    runs), with its own VOTESTREAM_* overrides; yields its base URL."""
+    port = free_port()
+    merged = {**system.env, "VOTESTREAM_INGEST_PORT": str(port)} | env
+    proc = subprocess.Popen([sys.executable, "-m", "services", "ingest"], env=merged, cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return proc.poll() is not None  # exited: fail below rather than wait
+
+    try:
+        eventually(ready, timeout=60, what="the other ingest ready")
+        assert proc.poll() is None, "the other ingest exited"
+        yield base
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+
+
 @pytest.fixture
 def fake_wechat() -> Iterator[FakeWeChat]:
     with running_fake_wechat("wx" + secrets.token_hex(8), secrets.token_hex(16)) as fake:
         yield fake
+
+
+def made_up_openid() -> str:
+    return "o" + secrets.token_urlsafe(20)[:27]
 
 
 class WeChatPeer:
@@ -109,7 +141,8 @@ class WeChatPeer:
         digest = hashlib.sha1("".join(sorted((self.token, timestamp, nonce))).encode())
         return {"signature": digest.hexdigest(), "timestamp": timestamp, "nonce": nonce}
 
-    def push(self, xml: str, *, safe: bool = False, base: str | None = None) -> httpx.Response:
+    def request(self, xml: str, *, safe: bool = False) -> tuple[dict[str, str], bytes]:
+        """The query and body WeChat would send for this message (a fresh timestamp and nonce)."""
         query = self.query()
         body = xml
         if safe:
@@ -120,9 +153,14 @@ class WeChatPeer:
             encrypt = sealed.findtext("Encrypt")
             body = f"<xml><ToUserName><![CDATA[{self.account}]]></ToUserName>"
             body += f"<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>"
-        return httpx.post(
-            f"{base or self.base}/wechat", params=query, content=body.encode(), timeout=10
-        )
+        return query, body.encode()
+
+    def post(self, query: dict[str, str], body: bytes, base: str | None = None) -> httpx.Response:
+        """One POST as given: a first push, WeChat's identical retry, or a forger's copy."""
+        return httpx.post(f"{base or self.base}/wechat", params=query, content=body, timeout=10)
+
+    def push(self, xml: str, *, safe: bool = False, base: str | None = None) -> httpx.Response:
+        return self.post(*self.request(xml, safe=safe), base=base)
 
     def reply(self, response: httpx.Response, *, safe: bool = False) -> str:
         """The reply's text ("" for `success`), its safe-mode signature checked by wechatpy."""
@@ -139,6 +177,13 @@ class WeChatPeer:
                 sealed.findtext("Nonce"),
             )
         return fromstring(xml).findtext("Content") or ""
+
+    def join(self, openid: str, campaign_id: str) -> None:
+        """Follows the account through the campaign's QR code, then scans it again."""
+        subscribe = self.push(self.event(openid, "subscribe", f"qrscene_{campaign_id}"), safe=True)
+        assert "已进入投票活动" in self.reply(subscribe, safe=True)
+        scan = self.push(self.event(openid, "SCAN", campaign_id), safe=True)
+        assert "已进入投票活动" in self.reply(scan, safe=True)
 
     def text(self, openid: str, content: str, msg_id: int) -> str:
         return (

@@ -20,9 +20,20 @@ def test_a_retried_message_keeps_its_key_and_ballot_id() -> None:
     retry = Incoming(
         "gh", OPENID, "1700000005", "text", content="投票 1", msg_id="6054768590064713728"
     )
-    assert message_key(b"k", text) == message_key(b"k", retry) == "msg:6054768590064713728"
+    assert message_key(b"k", text) == message_key(b"k", retry)
+    assert message_key(b"k", text).endswith(":6054768590064713728")
     assert ballot_id_for(message_key(b"k", text)) == ballot_id_for(message_key(b"k", retry))
     assert ballot_id_for("msg:1") != ballot_id_for("msg:2")
+
+
+def test_one_msg_id_from_two_senders_is_two_messages_and_names_neither() -> None:
+    """A forged MsgId from another sender must not take a follower's message or reply."""
+    real = Incoming("gh", OPENID, "1700000000", "text", content="投票 1", msg_id="605476859")
+    forged = Incoming("gh", "o-forger", "1700000000", "text", content="投票 2", msg_id="605476859")
+    assert message_key(b"k", real) != message_key(b"k", forged)
+    assert ballot_id_for(message_key(b"k", real)) != ballot_id_for(message_key(b"k", forged))
+    assert OPENID not in message_key(b"k", real)
+    assert sender_key(b"k", OPENID) in message_key(b"k", real)
 
 
 def test_events_are_keyed_by_a_pseudonymous_sender_and_their_time() -> None:

@@ -1,11 +1,14 @@
 """The WeChat official account channel (SPEC §5), mounted on the ingest port by `routes`.
 
-- `GET /wechat`: the server URL check. `POST /wechat`: messages in plaintext or safe mode
-  (`encrypt_type=aes`); every request must carry our query signature and a timestamp
-  within 5 minutes; safe-mode bodies also their `msg_signature` (crypto.py, endpoint.py).
+- `GET /wechat`: the server URL check. `POST /wechat`: messages in safe mode
+  (`encrypt_type=aes`), or in plaintext only when no EncodingAESKey is configured (the query
+  signature never covers the body); every request must carry our query signature and a
+  timestamp within a minute; safe-mode bodies also their `msg_signature`, and must decrypt
+  to our appid (crypto.py, endpoint.py). A timestamp and nonce answer only the body they
+  first came with: WeChat's retries, never a copied query under a new body (replays.py).
 - Text commands (commands.py) and QR/menu events that switch a follower's campaign
   (sessions.py); replies in Chinese (replies.py).
-- Retries: each message has a key (MsgId, or sender pseudonym + CreateTime for events) and
+- Retries: each message has a key (sender pseudonym + MsgId, or + CreateTime for events) and
   a row in Postgres `wechat_messages` holding its reply, so any ingest process answers a
   retry the same; a vote's ballot_id is derived from that key (keys.py), so a second
   publish of it is the same ballot, which the tally counts once (voting.py). Answered rows

@@ -20,7 +20,10 @@ from services.ingest.wechat.errors import WeChatCipherError, WeChatSignatureErro
 
 BLOCK = 32  # WeChat pads to 32 bytes, not AES's 16
 PREFIX = 16
-MAX_SKEW_SECONDS = 300
+# WeChat retries a push 3 times within about 15 s; a minute either way covers those and
+# any sane clock skew, and bounds how long a copied query stays usable at all (and how
+# long replays.py must remember its nonce).
+MAX_SKEW_SECONDS = 60
 
 
 def signature(*parts: str) -> str:

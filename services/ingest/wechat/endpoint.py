@@ -7,8 +7,12 @@ import time
 from dataclasses import dataclass
 
 from services.ingest.wechat.crypto import WeChatCipher, check_signature, check_timestamp, signature
-from services.ingest.wechat.errors import WeChatCipherError
+from services.ingest.wechat.errors import WeChatCipherError, WeChatPlaintextError
 from services.ingest.wechat.messages import encrypted_envelope, parse_fields
+
+
+def is_safe(query: dict[str, str]) -> bool:
+    return query.get("encrypt_type", "raw").lower() == "aes"
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,13 @@ class Envelope:
         check_timestamp(timestamp)
 
     def open(self, body: bytes, query: dict[str, str]) -> bytes:
-        """The message XML inside a safe-mode body, once `msg_signature` matches."""
+        """The message XML: a safe-mode body once `msg_signature` matches; a plaintext body
+        only when no EncodingAESKey is configured, since the query signature covers the
+        token, timestamp and nonce but never the body (a copied query carries any body)."""
+        if not is_safe(query):
+            if self.cipher is not None:
+                raise WeChatPlaintextError("this account takes safe-mode (encrypted) pushes only")
+            return body
         if self.cipher is None:
             raise WeChatCipherError("safe mode is not configured on this server")
         encrypt = parse_fields(body).get("Encrypt", "")

@@ -11,6 +11,18 @@ class WeChatSignatureError(ForbiddenError):
     code = "bad_wechat_signature"
 
 
+class WeChatPlaintextError(ForbiddenError):
+    """A plaintext push to an account in safe mode: its body is signed by nothing."""
+
+    code = "wechat_safe_mode_only"
+
+
+class WeChatReplayError(ForbiddenError):
+    """A (timestamp, nonce) already used by a push with another body: a copied query."""
+
+    code = "wechat_replayed_query"
+
+
 class WeChatCipherError(MalformedError):
     """A safe-mode payload that does not decrypt to a well-formed message for our appid."""
 

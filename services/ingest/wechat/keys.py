@@ -18,11 +18,13 @@ def sender_key(identity_key: bytes, openid: str) -> str:
 
 
 def message_key(identity_key: bytes, message: Incoming) -> str:
-    """What WeChat's retries share: the MsgId, or for events the sender and CreateTime (with
-    the event and its key, so two menu clicks in one second stay two events)."""
-    if message.msg_id:
-        return f"msg:{message.msg_id}"
+    """What WeChat's retries share: the sender (as a pseudonym) and the MsgId, or for events
+    the sender and CreateTime (with the event and its key, so two menu clicks in one second
+    stay two events). The sender is in every key so that a message forged with someone
+    else's MsgId is a message of its own: it can take neither their reply nor their ballot."""
     sender = sender_key(identity_key, message.sender)
+    if message.msg_id:
+        return f"msg:{sender}:{message.msg_id}"
     return f"evt:{sender}:{message.create_time}:{message.event}:{message.event_key}"
 
 

@@ -18,9 +18,10 @@ from services.domain.errors import ForbiddenError, MalformedError, TooLargeError
 from services.ingest.deps import DEPS
 from services.ingest.wechat.channel import WeChatChannel
 from services.ingest.wechat.crypto import WeChatCipher
-from services.ingest.wechat.endpoint import Envelope
+from services.ingest.wechat.endpoint import Envelope, is_safe
 from services.ingest.wechat.messages import MAX_XML_BYTES, parse_message, text_reply
 from services.ingest.wechat.oauth import authorize_url, exchange_code, session_token
+from services.ingest.wechat.replays import Replays
 from services.ingest.wechat.sessions import Sessions
 from services.ingest.wechat.store import WeChatStore
 from services.ingest.wechat.voting import WeChatVotes
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 CHANNEL = web.AppKey("wechat_channel", WeChatChannel)
 ENVELOPE = web.AppKey("wechat_envelope", Envelope)
 VOTES = web.AppKey("wechat_votes", WeChatVotes)
+REPLAYS = web.AppKey("wechat_replays", Replays)
 CLIENT = web.AppKey("wechat_client", aiohttp.ClientSession)
 SWEEP_SECONDS = 5.0
 MESSAGE_RETENTION = 24 * 3600.0  # answered messages are kept a day, then deleted
@@ -48,6 +50,7 @@ def register(app: web.Application) -> None:
     )
     app[ENVELOPE] = Envelope(settings.wechat_token, cipher)
     app[VOTES] = votes
+    app[REPLAYS] = Replays(store, deps.identity_key)
     app[CHANNEL] = WeChatChannel(store, sessions, votes, deps.metrics, deps.identity_key)
     app.cleanup_ctx.append(_background)
     app.router.add_get("/wechat", url_check)
@@ -58,9 +61,9 @@ def register(app: web.Application) -> None:
 
 async def _background(app: web.Application) -> AsyncIterator[None]:
     """The OAuth client, and the sweep that publishes ballots a slow broker left behind (and
-    deletes answered messages after MESSAGE_RETENTION)."""
+    deletes answered messages after MESSAGE_RETENTION, and nonces once their timestamp expired)."""
     app[CLIENT] = aiohttp.ClientSession()
-    sweeper = asyncio.create_task(_sweep_forever(app[VOTES]), name="wechat-outbox")
+    sweeper = asyncio.create_task(_sweep_forever(app[VOTES], app[REPLAYS]), name="wechat-outbox")
     yield
     sweeper.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -68,12 +71,13 @@ async def _background(app: web.Application) -> AsyncIterator[None]:
     await app[CLIENT].close()
 
 
-async def _sweep_forever(votes: WeChatVotes) -> None:
+async def _sweep_forever(votes: WeChatVotes, replays: Replays) -> None:
     while True:
         await asyncio.sleep(SWEEP_SECONDS)
         try:
             await votes.sweep_outbox()
             await votes.store.forget_answered(MESSAGE_RETENTION)
+            await replays.forget_expired()
         except (UnavailableError, OSError, asyncpg.PostgresError) as exc:
             log.warning("wechat outbox sweep failed: %s", type(exc).__name__)
 
@@ -105,8 +109,9 @@ async def _receive(request: web.Request) -> web.Response:
     query = dict(request.query)
     envelope.verify(query)
     body = await _read_body(request)
-    safe = query.get("encrypt_type", "raw").lower() == "aes"
-    message = parse_message(envelope.open(body, query) if safe else body)
+    safe = is_safe(query)
+    message = parse_message(envelope.open(body, query))
+    await request.app[REPLAYS].check(query, body)  # only a push that passed every check binds
     reply = await request.app[CHANNEL].answer(message)
     if not reply:
         return web.Response(text="success", content_type="text/plain")

@@ -84,6 +84,30 @@ class WeChatStore:
         )
         return int(status.rsplit(" ", 1)[-1])
 
+    async def bind_nonce(self, timestamp: int, nonce: str, digest: bytes) -> bytes:
+        """The body digest the pair was first seen with (this one if the pair is new)."""
+        inserted = await self.pool.execute(
+            "INSERT INTO wechat_nonces (ts, nonce, body_digest) VALUES ($1, $2, $3)"
+            " ON CONFLICT (ts, nonce) DO NOTHING",
+            timestamp,
+            nonce,
+            digest,
+        )
+        if inserted.endswith(" 1"):
+            return digest
+        # a new statement: it sees the row a concurrent insert committed while we waited
+        first = await self.pool.fetchval(
+            "SELECT body_digest FROM wechat_nonces WHERE ts = $1 AND nonce = $2", timestamp, nonce
+        )
+        return bytes(first) if first is not None else digest
+
+    async def forget_nonces(self, older_than: float) -> int:
+        """Deletes pairs whose timestamp is more than `older_than` seconds in the past."""
+        status = await self.pool.execute(
+            "DELETE FROM wechat_nonces WHERE ts < extract(epoch FROM now()) - $1", older_than
+        )
+        return int(status.rsplit(" ", 1)[-1])
+
     async def session_campaign(self, sender_key: str) -> str | None:
         value = await self.pool.fetchval(
             "SELECT campaign_id FROM wechat_sessions WHERE sender_key = $1", sender_key
