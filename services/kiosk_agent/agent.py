@@ -16,13 +16,16 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from services.domain.voter_refs import parse_public_key
+from services.kiosk_agent.identity import Sealer
 from services.kiosk_agent.keys import load_private_key
-from services.kiosk_agent.local_api import create_local_app
+from services.kiosk_agent.local_api import create_local_app, local_api_secret
 from services.kiosk_agent.queue import KioskQueue
 from services.kiosk_agent.uploader import Uploader
 
 log = logging.getLogger(__name__)
 UPLOAD_TIMEOUT = aiohttp.ClientTimeout(total=30)
+SEALING_KEY_FILE = "sealing-key.pub"
 
 
 @dataclass(frozen=True)
@@ -35,12 +38,20 @@ class AgentSettings:
     port: int = 8090
     batch_size: int = 100
     max_backoff: float = 30.0
+    sealing_key: str | None = None  # the server's; unset: pinned in data_dir, or fetched once
+    allowed_origins: tuple[str, ...] = ()  # origins of a browser-based voting screen, if any
 
 
 async def run_agent_until_stopped(settings: AgentSettings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     queue = KioskQueue(settings.data_dir / "queue.sqlite3")
     session = aiohttp.ClientSession(timeout=UPLOAD_TIMEOUT)
+    try:
+        sealer = Sealer.from_text(await sealing_key(settings, session))
+    except BaseException:
+        await session.close()
+        queue.close()
+        raise
     uploader = Uploader(
         queue,
         session,
@@ -50,7 +61,14 @@ async def run_agent_until_stopped(settings: AgentSettings) -> None:
         batch_size=settings.batch_size,
         max_backoff=settings.max_backoff,
     )
-    runner = web.AppRunner(create_local_app(queue, uploader), access_log=None)
+    local_app = create_local_app(
+        queue,
+        uploader,
+        sealer,
+        local_api_secret(settings.data_dir),
+        frozenset(settings.allowed_origins),
+    )
+    runner = web.AppRunner(local_app, access_log=None)
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()
@@ -66,6 +84,29 @@ async def run_agent_until_stopped(settings: AgentSettings) -> None:
         await runner.cleanup()
         await session.close()
         queue.close()
+
+
+async def sealing_key(settings: AgentSettings, session: aiohttp.ClientSession) -> str:
+    """The server's sealing key: given, else pinned at an earlier start, else fetched from the
+    server once and pinned (a kiosk's first start needs the network or --sealing-key)."""
+    pinned = settings.data_dir / SEALING_KEY_FILE
+    if settings.sealing_key:
+        key = settings.sealing_key.strip()
+    elif pinned.exists():
+        return pinned.read_text().strip()
+    else:
+        url = f"{settings.server.rstrip('/')}/v1/kiosk/sealing-key"
+        try:
+            async with session.get(url) as response:
+                response.raise_for_status()
+                key = str((await response.json())["public_key"])
+        except (aiohttp.ClientError, TimeoutError, KeyError) as exc:
+            raise SystemExit(
+                f"kiosk agent: no sealing key: give --sealing-key or start once online ({exc})"
+            ) from exc
+    parse_public_key(key)  # refuses a malformed key before anything is sealed with it
+    pinned.write_text(key + "\n")
+    return key
 
 
 async def _until_stopped() -> None:

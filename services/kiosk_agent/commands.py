@@ -19,6 +19,17 @@ def add_agent_arguments(agent: argparse.ArgumentParser) -> None:
     agent.add_argument("--listen", default="127.0.0.1:8090", help="local endpoint HOST:PORT")
     agent.add_argument("--batch-size", type=int, default=100)
     agent.add_argument("--max-backoff", type=float, default=30.0, help="seconds")
+    agent.add_argument(
+        "--sealing-key",
+        help="the server's voter_ref key (base64; `votestream kiosk register` prints it);"
+        " default: the one pinned in --data, else fetched from the server once",
+    )
+    agent.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        help="an origin allowed to call the local API (a browser-based voting screen)",
+    )
 
 
 def run_kiosk_command(args: argparse.Namespace) -> int:
@@ -43,6 +54,8 @@ def run_agent(args: argparse.Namespace) -> int:
         port=int(port),
         batch_size=args.batch_size,
         max_backoff=args.max_backoff,
+        sealing_key=args.sealing_key,
+        allowed_origins=tuple(args.allow_origin),
     )
     asyncio.run(run_agent_until_stopped(settings))
     return 0

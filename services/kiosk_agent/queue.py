@@ -4,6 +4,11 @@ cast was answered survives a crash or power loss.
 A ballot is in at most one batch; a batch's body is stored before its first upload and
 never changes, so after a restart the same batch (same batch_id, same bytes) is sent again
 and the server answers it from its records instead of counting anything twice.
+
+Once the server has answered a batch, its voter_refs are wiped: from the ballots and from the
+stored body (only the body's hash stays, for the next batch's prev_hash). With
+secure_delete the freed bytes are zeroed, and a WAL checkpoint empties the log, so the file
+keeps no ref of an uploaded voter. Refs of a batch refused for good stay, for the operator.
 """
 
 from __future__ import annotations
@@ -23,14 +28,15 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
     seq         INTEGER PRIMARY KEY,
     batch_id    TEXT NOT NULL UNIQUE,
-    body        BLOB NOT NULL,
+    body        BLOB NOT NULL,                    -- emptied once answered
+    body_hash   TEXT,                             -- hex SHA-256 of the body as uploaded
     state       TEXT NOT NULL DEFAULT 'pending',  -- pending | answered | refused
     answer      TEXT
 );
 CREATE TABLE IF NOT EXISTS ballots (
     ballot_id    TEXT PRIMARY KEY,
     campaign_id  TEXT NOT NULL,
-    voter_ref    TEXT NOT NULL,                   -- hex SHA-256, never the number itself
+    voter_ref    TEXT NOT NULL,                   -- sealed to the server; '' once answered
     selections   TEXT NOT NULL,
     cast_at      TEXT NOT NULL,
     batch_seq    INTEGER REFERENCES batches (seq),
@@ -57,7 +63,22 @@ class KioskQueue:
         self.db = sqlite3.connect(path, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # fsync every commit: power-loss safe
+        self.db.execute("PRAGMA secure_delete=ON")  # wiped refs are zeroed, not left in pages
         self.db.executescript(_SCHEMA)
+        self._add_body_hashes()
+
+    def _add_body_hashes(self) -> None:
+        """A queue written before body_hash existed gets the column, filled from the bodies."""
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(batches)")}
+        if "body_hash" in columns:
+            return
+        with self._transaction():
+            self.db.execute("ALTER TABLE batches ADD COLUMN body_hash TEXT")
+            bodies = self.db.execute("SELECT seq, body FROM batches").fetchall()
+            self.db.executemany(
+                "UPDATE batches SET body_hash = ? WHERE seq = ?",
+                [(hashlib.sha256(body).hexdigest(), seq) for seq, body in bodies],
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -72,11 +93,12 @@ class KioskQueue:
         ).rowcount
         if inserted:
             return True
+        # A retried cast seals the voter afresh (every ref differs), so a retry is told
+        # apart from a clash by campaign and selections only.
         held = self.db.execute(
-            "SELECT campaign_id, voter_ref, selections FROM ballots WHERE ballot_id = ?",
-            (ballot_id,),
+            "SELECT campaign_id, selections FROM ballots WHERE ballot_id = ?", (ballot_id,)
         ).fetchone()
-        if tuple(held) != row[1:4]:
+        if (held[0], held[1]) != (row[1], row[3]):
             raise BallotIdTakenError(f"ballot_id {ballot_id} holds another ballot")
         return False
 
@@ -98,20 +120,20 @@ class KioskQueue:
         ).fetchall()
         if not rows:
             return None
-        last = self.db.execute("SELECT seq, body FROM batches ORDER BY seq DESC").fetchone()
+        last = self.db.execute("SELECT seq, body_hash FROM batches ORDER BY seq DESC").fetchone()
         seq, batch_id = (last[0] + 1 if last else 1), str(uuid.uuid4())
         body = orjson.dumps(
             {
                 "batch_id": batch_id,
                 "seq": seq,
-                "prev_hash": hashlib.sha256(last[1]).hexdigest() if last else None,
+                "prev_hash": last[1] if last else None,
                 "ballots": [_entry(r) for r in rows],
             }
         )
         batch = Batch(seq, batch_id, body)
         self.db.execute(
-            "INSERT INTO batches (seq, batch_id, body) VALUES (?, ?, ?)",
-            (batch.seq, batch.batch_id, batch.body),
+            "INSERT INTO batches (seq, batch_id, body, body_hash) VALUES (?, ?, ?, ?)",
+            (batch.seq, batch.batch_id, batch.body, hashlib.sha256(batch.body).hexdigest()),
         )
         self.db.executemany(
             "UPDATE ballots SET batch_seq = ? WHERE rowid = ?", [(seq, r[0]) for r in rows]
@@ -119,16 +141,20 @@ class KioskQueue:
         return batch
 
     def settle(self, batch: Batch, answer: dict[str, Any]) -> None:
-        """Records the server's answer: each ballot accepted or rejected with its reason."""
+        """Records the server's answer (each ballot accepted or rejected with its reason) and
+        wipes the batch's voter_refs: the server has them, the kiosk needs them no more."""
         with self._transaction():
             self.db.execute(
-                "UPDATE batches SET state = 'answered', answer = ? WHERE seq = ?",
+                "UPDATE batches SET state = 'answered', answer = ?, body = X'' WHERE seq = ?",
                 (orjson.dumps(answer).decode(), batch.seq),
             )
             self.db.executemany(
                 "UPDATE ballots SET status = ?, reason = ? WHERE ballot_id = ? AND batch_seq = ?",
                 [(r["status"], r["reason"], r["ballot_id"], batch.seq) for r in answer["results"]],
             )
+            self.db.execute("UPDATE ballots SET voter_ref = '' WHERE batch_seq = ?", (batch.seq,))
+        # the log still holds the pages as they were before: copy back and empty it
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def refuse(self, batch: Batch, code: str) -> None:
         """The server refused the whole batch for good (e.g. 409): kept for the operator."""

@@ -13,13 +13,15 @@ import uuid
 import zlib
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.domain.id_numbers import check_character
+from services.kiosk_agent.identity import Sealer
 from services.kiosk_agent.keys import public_key_text
 from services.kiosk_agent.uploader import signed_headers
 from services.loadgen.channels import RETRYABLE, WEB_EXPECTED
@@ -51,8 +53,13 @@ class KioskChannel:
     fleet: list[Device] = field(default_factory=list)
     sent_in: dict[uuid.UUID, bytes] = field(default_factory=dict)  # ballot_id -> batch body
     flushing: set[asyncio.Task[None]] = field(default_factory=set)
+    sealer: Sealer | None = None  # the server's voter_ref key, fetched as a kiosk fetches it
 
     async def register(self, http: aiohttp.ClientSession, run_id: str) -> None:
+        async with http.get(f"{self.ingest}/v1/kiosk/sealing-key") as r:
+            if r.status != 200:
+                raise SystemExit(f"loadgen: the server's sealing key: HTTP {r.status}")
+            self.sealer = Sealer.from_text((await r.json())["public_key"])
         for n in range(self.devices):
             device = Device(f"loadgen-{run_id}-{n}", Ed25519PrivateKey.generate())
             body = {"device_id": device.device_id, "public_key": public_key_text(device.key)}
@@ -61,6 +68,10 @@ class KioskChannel:
                 if r.status >= 300:
                     raise SystemExit(f"loadgen: registering a kiosk failed: HTTP {r.status}")
             self.fleet.append(device)
+
+    def _sealer(self) -> Sealer:
+        assert self.sealer is not None, "register() first"
+        return self.sealer
 
     async def start_session(self, http: aiohttp.ClientSession, voter: str) -> None:
         return None
@@ -118,7 +129,9 @@ class KioskChannel:
             {
                 "ballot_id": str(s.ballot_id),
                 "campaign_id": self.campaign_id,
-                "voter_ref": hashlib.sha256(f"loadgen:{s.voter}".encode()).hexdigest(),
+                "voter_ref": self._sealer().voter_ref(
+                    self.campaign_id, synthetic_id_number(s.voter)
+                ),
                 "selections": list(s.selections),
                 "cast_at": now,
             }
@@ -153,6 +166,18 @@ class KioskChannel:
                 return status, orjson.loads(raw) if status == 200 else {}
             await asyncio.sleep(0.2 * 2**attempt)
         return status, {}
+
+
+def synthetic_id_number(voter: str) -> str:
+    """A made-up resident ID number (valid check character), one per loadgen voter: the
+    area from the run, birth date and sequence from the voter's number, so two voters of a
+    run never share one (a phone made from a hash could, and would skew the totals)."""
+    run, _, number = voter.rpartition("-")
+    n = int(number)
+    area = int(hashlib.sha256(run.encode()).hexdigest(), 16) % 900_000 + 100_000
+    born = date(1900, 1, 1) + timedelta(days=n // 1000)
+    first17 = f"{area}{born:%Y%m%d}{n % 1000:03d}"
+    return first17 + check_character(first17)
 
 
 def _ballot_status(status: int, answer: dict[str, Any], shot: Shot) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.kiosk_agent.local_api import SECRET_FILE, SECRET_HEADER
 from services.runtime.processes import free_port
 from tests.support.system import REPO, System
 from tests.support.waiting import eventually
@@ -64,8 +65,8 @@ class Relay:
 class Agent:
     """`votestream kiosk agent` as a child process that can be killed and started again."""
 
-    def __init__(self, argv: list[str], port: int, log: Path) -> None:
-        self.argv, self.port, self.log = argv, port, log
+    def __init__(self, argv: list[str], port: int, log: Path, data: Path) -> None:
+        self.argv, self.port, self.log, self.data = argv, port, log, data
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -94,8 +95,13 @@ class Agent:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(30)
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """What the voting screen sends: the install's secret, made at the agent's first start."""
+        return {SECRET_HEADER: (self.data / SECRET_FILE).read_text().strip()}
+
     def status(self) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.url}/status", timeout=5).json())
+        return dict(httpx.get(f"{self.url}/status", headers=self.headers, timeout=5).json())
 
 
 def votestream(*args: str, env: dict[str, str] | None = None) -> str:
@@ -130,14 +136,17 @@ def test_offline_kiosk_loses_and_duplicates_nothing(
         "kiosk", "register", device_id, "--public-key", f"{key}.pub", env=system.env
     )
     assert f"registered {device_id}" in registered
+    # the kiosk starts offline: the server's sealing key is provisioned with the device key
+    (sealing_key,) = [line.split()[2] for line in registered.splitlines() if "sealing key" in line]
     port = free_port()
     agent = Agent(
         [sys.executable, "-m", "services", "kiosk", "agent", "--server",
          f"http://127.0.0.1:{relay.port}", "--device-id", device_id, "--key", str(key),
          "--data", str(tmp_path / "kiosk"), "--listen", f"127.0.0.1:{port}",
-         "--batch-size", "40", "--max-backoff", "1"],
+         "--batch-size", "40", "--max-backoff", "1", "--sealing-key", sealing_key],
         port,
         tmp_path / "agent.log",
+        tmp_path / "kiosk",
     )  # fmt: skip
     agent.start()
 
@@ -161,7 +170,9 @@ def test_offline_kiosk_loses_and_duplicates_nothing(
         }
         while True:
             try:
-                response = client.post(f"{agent.url}/ballots", json=body, timeout=5)
+                response = client.post(
+                    f"{agent.url}/ballots", json=body, headers=agent.headers, timeout=5
+                )
             except httpx.HTTPError:
                 agent_up.wait(timeout=10)  # it is being killed or restarted
                 continue

@@ -14,17 +14,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.kiosk_agent.keys import public_key_text
 from services.kiosk_agent.uploader import signed_headers
+from tests.support.kiosk_refs import phone_of, system_sealer
 from tests.support.system import System
 from tests.support.waiting import eventually
 
 GRACE = timedelta(seconds=8)
 
 
-def entry(campaign_id: str, voter: str, cast_at: datetime, choice: str) -> dict[str, Any]:
+def entry(
+    system: System, campaign_id: str, voter: str, cast_at: datetime, choice: str
+) -> dict[str, Any]:
     return {
         "ballot_id": str(uuid.uuid4()),
         "campaign_id": campaign_id,
-        "voter_ref": hashlib.sha256(voter.encode()).hexdigest(),
+        "voter_ref": system_sealer(system).voter_ref(campaign_id, phone_of(voter)),
         "selections": [choice],
         "cast_at": cast_at.isoformat(),
     }
@@ -50,9 +53,9 @@ def test_ballots_cast_before_close_count_until_the_grace_ends(system: System) ->
     assert registered.status_code == 201
     before_close = datetime.now(UTC)
     assert before_close < closes_at, "the campaign closed before the test could cast"
-    in_time = [entry(cid, f"v{i}", before_close, "c01") for i in range(3)]
-    cast_after_close = entry(cid, "v-late", closes_at + timedelta(seconds=1), "c02")
-    too_late = entry(cid, "v-too-late", before_close, "c03")
+    in_time = [entry(system, cid, f"v{i}", before_close, "c01") for i in range(3)]
+    cast_after_close = entry(system, cid, "v-late", closes_at + timedelta(seconds=1), "c02")
+    too_late = entry(system, cid, "v-too-late", before_close, "c03")
 
     def send(seq: int, entries: list[dict[str, Any]], prev: bytes | None) -> tuple[bytes, Any]:
         prev_hash = hashlib.sha256(prev).hexdigest() if prev else None

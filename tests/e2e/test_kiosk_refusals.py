@@ -3,7 +3,6 @@ per-ballot reasons of an accepted batch, through Kafka and the tally to the resu
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.kiosk_agent.keys import public_key_text
 from services.kiosk_agent.uploader import signed_headers
+from tests.support.kiosk_refs import phone_of, system_sealer
 from tests.support.system import System
 from tests.support.waiting import eventually
 
@@ -22,11 +22,13 @@ def batch(seq: int, entries: list[dict[str, Any]]) -> bytes:
     return orjson.dumps({"batch_id": str(uuid.uuid4()), "seq": seq, "ballots": entries})
 
 
-def entry(campaign_id: str, voter: str, selections: list[str], **extra: Any) -> dict[str, Any]:
+def entry(
+    system: System, campaign_id: str, voter: str, selections: list[str], **extra: Any
+) -> dict[str, Any]:
     return {
         "ballot_id": str(uuid.uuid4()),
         "campaign_id": campaign_id,
-        "voter_ref": hashlib.sha256(voter.encode()).hexdigest(),
+        "voter_ref": system_sealer(system).voter_ref(campaign_id, phone_of(voter)),
         "selections": selections,
         "cast_at": datetime.now(UTC).isoformat(),
         **extra,
@@ -59,7 +61,7 @@ def test_every_refusal_of_a_batch(system: System) -> None:
     cid = system.new_campaign()["id"]
     device_id, key = register(system)
     now = datetime.now(UTC)
-    body = batch(1, [entry(cid, "voter-1", ["c01"])])
+    body = batch(1, [entry(system, cid, "voter-1", ["c01"])])
     signed = signed_headers(device_id, key, body, now)
     stranger = signed_headers("no-such-kiosk", key, body, now)
     assert refusal(upload(system, body, stranger)) == (401, "unknown_device")
@@ -81,7 +83,7 @@ def test_every_refusal_of_a_batch(system: System) -> None:
     assert first.status_code == 200 and first.json()["results"][0]["status"] == "accepted"
     again = upload(system, body, signed_headers(device_id, key, body, datetime.now(UTC)))
     assert again.status_code == 200 and again.content == first.content
-    lower = batch(1, [entry(cid, "voter-2", ["c01"])])
+    lower = batch(1, [entry(system, cid, "voter-2", ["c01"])])
     stale = upload(system, lower, signed_headers(device_id, key, lower, datetime.now(UTC)))
     assert refusal(stale) == (409, "stale_seq")
 
@@ -100,16 +102,18 @@ def test_each_ballot_gets_its_own_answer_and_only_valid_ones_are_counted(system:
     before_open = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     in_future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     cases = {
-        "ok": entry(cid, "v-ok", ["c01", "c02"]),
-        "limit": entry(cid, "v-ok", ["c03"]),  # the same voter again: the tally refuses it
-        "too_many_selections": entry(cid, "v1", [c["id"] for c in campaign["candidates"][:11]]),
-        "too_few_selections": entry(cid, "v2", []),
-        "unknown_candidate": entry(cid, "v3", ["c99"]),
-        "duplicate_selection": entry(cid, "v4", ["c01", "c01"]),
-        "unknown_campaign": entry("no-such-campaign", "v5", ["c01"]),
-        "bad_voter_ref": {**entry(cid, "v6", ["c01"]), "voter_ref": "13800138000"},
-        "campaign_not_open": entry(cid, "v7", ["c01"], cast_at=before_open),
-        "cast_in_future": entry(cid, "v8", ["c01"], cast_at=in_future),
+        "ok": entry(system, cid, "v-ok", ["c01", "c02"]),
+        "limit": entry(system, cid, "v-ok", ["c03"]),  # the same voter again: the tally refuses it
+        "too_many_selections": entry(
+            system, cid, "v1", [c["id"] for c in campaign["candidates"][:11]]
+        ),
+        "too_few_selections": entry(system, cid, "v2", []),
+        "unknown_candidate": entry(system, cid, "v3", ["c99"]),
+        "duplicate_selection": entry(system, cid, "v4", ["c01", "c01"]),
+        "unknown_campaign": entry(system, "no-such-campaign", "v5", ["c01"]),
+        "bad_voter_ref": {**entry(system, cid, "v6", ["c01"]), "voter_ref": "13800138000"},
+        "campaign_not_open": entry(system, cid, "v7", ["c01"], cast_at=before_open),
+        "cast_in_future": entry(system, cid, "v8", ["c01"], cast_at=in_future),
     }
     body = batch(1, list(cases.values()))
     response = upload(system, body, signed_headers(device_id, key, body, datetime.now(UTC)))

@@ -21,16 +21,19 @@ from prometheus_client import CollectorRegistry
 
 from services.domain.ballot import Ballot
 from services.domain.errors import UnavailableError
+from services.domain.voters import voter_key, web_identity
 from services.ingest.app import create_app
 from services.ingest.ballots import BallotDesk
 from services.ingest.deps import IngestDeps
 from services.ingest.intake import RecentBallots
 from services.ingest.metrics import IngestMetrics
 from services.ingest.voters import TokenVerifier
+from services.kiosk_agent.identity import Sealer
 from services.kiosk_agent.keys import public_key_text, sign_batch
 from services.runtime.campaigns import CampaignCache, CampaignStore
 from services.runtime.settings import Settings
 from tests.support.campaigns import make_campaign
+from tests.support.kiosk_refs import sealed_ref
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
 NOW = datetime.now(UTC)
@@ -41,6 +44,7 @@ class SwitchableSink:
 
     def __init__(self) -> None:
         self.published: list[uuid.UUID] = []
+        self.voter_keys: list[str] = []
         self.down = False
 
     async def submit(self, ballot: Ballot) -> None:
@@ -48,6 +52,7 @@ class SwitchableSink:
         if self.down:
             raise UnavailableError("the ballot box is busy, try again", retry_after=2)
         self.published.append(ballot.ballot_id)
+        self.voter_keys.append(ballot.voter_key)
 
 
 @dataclass
@@ -73,7 +78,7 @@ def entry(voter: str, selections: list[str]) -> dict[str, Any]:
     return {
         "ballot_id": str(uuid.uuid4()),
         "campaign_id": "kc",
-        "voter_ref": hashlib.sha256(voter.encode()).hexdigest(),
+        "voter_ref": sealed_ref(b"pepper", "kc", voter),
         "selections": selections,
         "cast_at": NOW.isoformat(),
     }
@@ -274,3 +279,30 @@ async def test_many_kiosks_at_once_never_lock_up_a_small_pool(database: str) -> 
             )
         assert [status for status, _ in answers] == [200] * 8
         assert len(small.sink.published) == 8 * 30
+
+
+async def test_a_phone_at_a_kiosk_is_the_voter_the_web_channel_knows_and_no_ref_is_kept(
+    ingest: Ingest,
+) -> None:
+    kiosk = Kiosk()
+    await ingest.register(kiosk)
+    shown = await (await ingest.client.get("/v1/kiosk/sealing-key")).json()
+    sealer = Sealer.from_text(shown["public_key"])
+    phone_ref = sealer.voter_ref("kc", "139 0000 1111")
+    entries = [
+        {**entry("x", ["c1"]), "voter_ref": phone_ref},
+        {**entry("y", ["c1"]), "voter_ref": hashlib.sha256(b"+8613900001112").hexdigest()},
+        {**entry("z", ["c1"]), "voter_ref": sealer.voter_ref("another", "13900001113")},
+    ]
+    status, answer = await ingest.upload(kiosk, kiosk.body(1, entries))
+    assert status == 200
+    assert [(r["status"], r["reason"]) for r in answer["results"]] == [
+        ("accepted", None),
+        ("rejected", "bad_voter_ref"),  # a hash: what a stolen kiosk could brute-force
+        ("rejected", "bad_voter_ref"),  # sealed for another campaign
+    ]
+    assert ingest.sink.voter_keys == [
+        voter_key(b"pepper", "kc", web_identity("any-login", "+8613900001111"))
+    ]
+    stored = await ingest.pool.fetch("SELECT * FROM kiosk_batches")
+    assert stored and not any(phone_ref[:40] in str(dict(row)) for row in stored)

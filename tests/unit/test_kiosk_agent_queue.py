@@ -11,10 +11,18 @@ from pathlib import Path
 import orjson
 import pytest
 
-from services.kiosk_agent.identity import voter_ref
+from services.domain.errors import MalformedError
+from services.domain.voter_refs import open_ref, server_sealing_key
+from services.kiosk_agent.identity import Sealer
 from services.kiosk_agent.queue import BallotIdTakenError, KioskQueue
 
 PHONE = "+8613800138000"
+SERVER = server_sealing_key(b"pepper")
+SEALER = Sealer(SERVER.public_key())
+
+
+def voter_ref(typed: str, campaign_id: str = "camp") -> str:
+    return SEALER.voter_ref(campaign_id, typed)
 
 
 def queue_with(path: Path, n: int) -> tuple[KioskQueue, list[str]]:
@@ -25,19 +33,25 @@ def queue_with(path: Path, n: int) -> tuple[KioskQueue, list[str]]:
     return queue, ids
 
 
-def test_voter_ref_is_the_sha256_of_the_canonical_number() -> None:
-    assert voter_ref("138 0013-8000") == voter_ref(PHONE)
-    assert voter_ref(PHONE) == hashlib.sha256(PHONE.encode()).hexdigest()
-    assert voter_ref("37030319900101123x") == voter_ref("37030319900101123X")
-    with pytest.raises(ValueError, match="phone number or an ID"):
-        voter_ref("hello!")
+def test_a_voter_ref_seals_the_canonical_identity_which_only_the_server_opens() -> None:
+    assert open_ref(SERVER, "camp", voter_ref("138 0013-8000")) == PHONE
+    assert open_ref(SERVER, "camp", voter_ref("+86１3800138000")) == PHONE
+    assert open_ref(SERVER, "camp", voter_ref("11010519491231002x")) == (
+        "kiosk-id:11010519491231002X"
+    )
+    assert voter_ref(PHONE) != voter_ref(PHONE)  # fresh each time: refs do not link visits
+    assert voter_ref(PHONE) != hashlib.sha256(PHONE.encode()).hexdigest()
+    for typed, code in [("hello!", "bad_phone"), ("110105194912310021", "bad_id_check_digit")]:
+        with pytest.raises(MalformedError) as refused:
+            voter_ref(typed)
+        assert refused.value.code == code
 
 
 def test_casting_the_same_ballot_id_again_queues_it_once(tmp_path: Path) -> None:
     queue = KioskQueue(tmp_path / "q.db")
     ballot_id = str(uuid.uuid4())
     assert queue.cast("camp", voter_ref(PHONE), ["c01"], ballot_id) is True
-    assert queue.cast("camp", voter_ref(PHONE), ["c01"], ballot_id) is False
+    assert queue.cast("camp", voter_ref(PHONE), ["c01"], ballot_id) is False  # sealed afresh
     with pytest.raises(BallotIdTakenError):
         queue.cast("camp", voter_ref(PHONE), ["c02"], ballot_id)
     assert queue.summary()["ballots"] == {"queued": 1}
@@ -85,11 +99,12 @@ def test_a_refused_batch_marks_its_ballots_and_the_queue_moves_on(tmp_path: Path
 
 def test_the_queue_is_in_wal_mode_and_holds_no_raw_number(tmp_path: Path) -> None:
     queue = KioskQueue(tmp_path / "q.db")
-    queue.cast("camp", voter_ref(PHONE), ["c01"], str(uuid.uuid4()))
+    ref = voter_ref(PHONE)
+    queue.cast("camp", ref, ["c01"], str(uuid.uuid4()))
     queue.close()
     db = sqlite3.connect(tmp_path / "q.db")
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     db.close()
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert b"13800138000" not in stored
-    assert voter_ref(PHONE).encode() in stored
+    assert ref.encode() in stored  # sealed: only the server can open it

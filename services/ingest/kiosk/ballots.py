@@ -1,5 +1,6 @@
-"""One batch entry -> a domain Ballot. The voter_ref becomes the voter_key here, at once,
-and is kept nowhere."""
+"""One batch entry -> a domain Ballot. The voter_ref is opened with the server's sealing key
+(services/domain/voter_refs.py), its identity checked and turned into the voter_key here, at
+once; the ref and the identity are kept nowhere."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from services.domain.ballot import Ballot
 from services.domain.campaign import Campaign
 from services.domain.errors import MalformedError
-from services.domain.voters import kiosk_identity, voter_key
+from services.domain.voter_refs import open_ref
+from services.domain.voters import check_kiosk_identity, voter_key
 from services.ingest.kiosk.signature import TIMESTAMP_WINDOW
 
 
@@ -26,12 +30,15 @@ def kiosk_ballot(
     campaign: Campaign,
     *,
     identity_key: bytes,
+    sealing_key: X25519PrivateKey,
     device_id: str,
     batch_id: UUID,
     received_at: datetime,
 ) -> Ballot:
     ref = entry.get("voter_ref")
-    identity = kiosk_identity(ref if isinstance(ref, str) else "")
+    identity = check_kiosk_identity(
+        open_ref(sealing_key, campaign.id, ref if isinstance(ref, str) else "")
+    )
     return Ballot(
         ballot_id=entry["ballot_id"],
         campaign_id=campaign.id,

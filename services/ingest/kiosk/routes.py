@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from services.domain.errors import MalformedError, UnavailableError, VotestreamError
+from services.domain.voter_refs import ALGORITHM, public_key_text, server_sealing_key
 from services.ingest.admin import require_admin
 from services.ingest.deps import DEPS
 from services.ingest.kiosk.batch import parse_batch
@@ -30,9 +31,11 @@ def register(app: web.Application) -> None:
         campaigns=deps.campaigns,
         identity_key=deps.identity_key,
         metrics=deps.metrics,
+        sealing_key=server_sealing_key(deps.identity_key),
         at_once=max(1, deps.pool.get_max_size() // 2),
     )
     app.router.add_post("/v1/kiosk/batches", upload_batch)
+    app.router.add_get("/v1/kiosk/sealing-key", sealing_key)
     app.router.add_post("/v1/admin/kiosks", register_kiosk)
     app.router.add_get("/v1/admin/kiosks", list_kiosks)
     app.router.add_delete("/v1/admin/kiosks/{device_id}", revoke_kiosk)
@@ -54,6 +57,12 @@ async def upload_batch(request: web.Request) -> web.Response:
         uploads.metrics.latency.labels("kiosk").observe(time.perf_counter() - started)
     uploads.metrics.kiosk_batches.labels("replayed" if replayed else "accepted").inc()
     return web.Response(body=answer, content_type="application/json")
+
+
+async def sealing_key(request: web.Request) -> web.Response:
+    """The public key kiosks seal voter identities to; its private half never leaves here."""
+    public_key = public_key_text(request.app[UPLOADS].sealing_key)
+    return json_response({"algorithm": ALGORITHM, "public_key": public_key})
 
 
 async def register_kiosk(request: web.Request) -> web.Response:

@@ -14,7 +14,10 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from services.domain.ballot import Ballot
+from services.domain.campaign import Campaign
 from services.domain.errors import (
     ConflictError,
     UnauthorizedError,
@@ -42,6 +45,7 @@ class KioskUploads:
     campaigns: CampaignCache
     identity_key: bytes
     metrics: IngestMetrics
+    sealing_key: X25519PrivateKey  # opens voter_refs (services/domain/voter_refs.py)
     # An upload holds a pooled connection (the device lock) while its ballots need more for
     # their lookups: at most this many at once, so the pool can never be all locks.
     at_once: int = 4
@@ -113,17 +117,19 @@ class KioskUploads:
         """Publishes the batch's ballots concurrently and waits for every ack.
 
         One voter's ballots go out one after another, in batch order, so the tally sees them
-        in the order the kiosk cast them (the first counts, a second hits the limit).
+        in the order the kiosk cast them (the first counts, a second hits the limit). Refs are
+        sealed afresh for every ballot, so a voter is known only by the key opened from them.
         """
-        by_voter: dict[tuple[str, str], list[int]] = {}
-        for index, entry in enumerate(batch.ballots):
-            key = (str(entry.get("campaign_id")), str(entry.get("voter_ref")))
-            by_voter.setdefault(key, []).append(index)
+        prepared = [self._prepare(device_id, batch, entry, now) for entry in batch.ballots]
+        by_voter: dict[str, list[int]] = {}
+        for index, item in enumerate(prepared):
+            voter = item[1].voter_key if isinstance(item, tuple) else f"refused:{index}"
+            by_voter.setdefault(voter, []).append(index)
         results: list[dict[str, Any]] = [{} for _ in batch.ballots]
 
         async def judge_in_order(indexes: list[int]) -> None:
             for index in indexes:
-                results[index] = await self._judge(device_id, batch, batch.ballots[index], now)
+                results[index] = await self._judge(batch.ballots[index], prepared[index])
 
         outcomes = await asyncio.gather(
             *(judge_in_order(indexes) for indexes in by_voter.values()), return_exceptions=True
@@ -133,21 +139,32 @@ class KioskUploads:
                 raise outcome  # the broker failed (or a bug): no answer is stored
         return results
 
-    async def _judge(
+    def _prepare(
         self, device_id: str, batch: KioskBatch, entry: dict[str, Any], now: datetime
-    ) -> dict[str, Any]:
-        result: dict[str, Any] = {"ballot_id": str(entry["ballot_id"])}
+    ) -> tuple[Campaign, Ballot] | VotestreamError:
+        """The entry as a ballot of its campaign (its voter_ref opened), or why it is not."""
         try:
             campaign = self.campaigns.require(campaign_id_of(entry))
-            ballot = kiosk_ballot(
+            return campaign, kiosk_ballot(
                 entry,
                 campaign,
                 identity_key=self.identity_key,
+                sealing_key=self.sealing_key,
                 device_id=device_id,
                 batch_id=batch.batch_id,
                 received_at=now,
             )
-            await self.desk.cast(campaign, ballot, client_id=True)
+        except VotestreamError as exc:
+            return exc
+
+    async def _judge(
+        self, entry: dict[str, Any], prepared: tuple[Campaign, Ballot] | VotestreamError
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = {"ballot_id": str(entry["ballot_id"])}
+        try:
+            if isinstance(prepared, VotestreamError):
+                raise prepared
+            await self.desk.cast(*prepared, client_id=True)
         except UnavailableError:
             raise
         except VotestreamError as exc:
