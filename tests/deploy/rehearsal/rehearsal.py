@@ -1,0 +1,555 @@
+"""The rehearsal: the go-live steps of docs/OPERATIONS.md performed against the rendered
+manifests, every Deployment's and Job's pod a local process in a network namespace.
+
+Order (the adversarial one a cluster allows): the services start before Kafka and Postgres
+exist, Kafka and Postgres come up (the Postgres database fresh and empty, as a new
+CloudNativePG cluster gives it), only then the migration Job runs, and the services must
+become ready by themselves. A background "kubelet" runs every pod's probes at its address,
+and kube-proxy's part is played by a proxy per Service at a ClusterIP of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import yaml
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
+from services.runtime.processes import free_port
+
+from ..manifests import Manifest, by_kind
+from ..paths import REPO_ROOT
+from .golive import STEPS
+from .network import Network
+from .pod import VOTESTREAM, Pod, PodFailed, http_get, start_pod
+from .pods import (
+    PodTemplate,
+    Secrets,
+    pod_templates,
+    read_image,
+    selects,
+    service_target,
+)
+from .proxy import ServiceProxies
+
+DEMO = REPO_ROOT / "campaigns" / "zibo-2021-b2.yaml"
+# The Kafka client's security settings go with the broker's address: the rehearsal's
+# broker is plaintext (Tansu), the cluster's is TLS + SCRAM (Strimzi).
+KAFKA_SECURITY_DROPPED = (
+    "VOTESTREAM_KAFKA_SASL_USERNAME",
+    "VOTESTREAM_KAFKA_SASL_PASSWORD",
+    "VOTESTREAM_KAFKA_SASL_MECHANISM",
+    "VOTESTREAM_KAFKA_CA_FILE",
+)
+PROBE_EVERY = 0.25  # faster than any manifest's period: the rehearsal is not about timing
+
+
+class RehearsalFailed(AssertionError):
+    """The manifests would not go live as written."""
+
+
+class Rehearsal:
+    def __init__(self, docs: list[Manifest], base: Path, *, ready_timeout: float = 60) -> None:
+        self.docs = docs
+        self.base = base
+        self.ready_timeout = ready_timeout
+        self.network = Network()
+        self.image = read_image(REPO_ROOT / "Dockerfile")
+        self.kafka_port, self.pg_port = free_port(), free_port()
+        self.pg_password = secrets.token_hex(16)
+        self.secrets: Secrets = {}
+        self.templates: list[PodTemplate] = []
+        self.pods: list[Pod] = []
+        self.failures: list[str] = []
+        self.timeline: list[tuple[float, str]] = []
+        self.started = time.monotonic()
+        self.broker: EmbeddedBroker | None = None
+        self.postgres: EmbeddedPostgres | None = None
+        self.proxies: ServiceProxies | None = None
+        self.service_ips: dict[str, str] = {}
+        self.campaign_id = ""
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._kubelet: threading.Thread | None = None
+        self._counter = 0
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def __enter__(self) -> Rehearsal:
+        self.network.open()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Everything this run started or made, in reverse; never raises."""
+        self._stop.set()
+        if self._kubelet is not None:
+            self._kubelet.join(5)
+        for pod in self.pods:
+            with contextlib.suppress(Exception):
+                pod.kill()
+        if self.proxies is not None:
+            with contextlib.suppress(Exception):
+                self.proxies.close()
+        for server in (self.broker, self.postgres):
+            if server is not None:
+                with contextlib.suppress(Exception):
+                    server.stop()
+        self.network.close()
+
+    def note(self, what: str) -> None:
+        self.timeline.append((round(time.monotonic() - self.started, 1), what))
+
+    def run_golive(self) -> None:
+        """Every documented step, in the documented order."""
+        for step in STEPS:
+            getattr(self, step.rehearsed_by)()
+            self.note(f"done: {step.rehearsed_by}")
+
+    # -- the documented steps ----------------------------------------------------------
+
+    def create_secrets(self) -> None:
+        """Runs the documentation's commands verbatim; `kubectl` only prints the objects."""
+        work = self.base / "operator"
+        work.mkdir(parents=True, exist_ok=True)
+        script = 'kubectl() { command kubectl "$@" --dry-run=client -o yaml; }\n'
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script + STEPS[0].block],
+            cwd=work,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PATH": f"{VOTESTREAM.parent}:{os.environ['PATH']}"},
+            timeout=60,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RehearsalFailed(f"the secret commands failed:\n{result.stderr}")
+        import base64
+
+        for doc in yaml.safe_load_all(result.stdout.split("# public key")[0]):
+            if doc and doc.get("kind") == "Secret":
+                self.secrets[doc["metadata"]["name"]] = {
+                    k: base64.b64decode(v).decode() for k, v in doc.get("data", {}).items()
+                }
+        if "votestream-secrets" not in self.secrets:
+            raise RehearsalFailed(f"no Secret votestream-secrets came out:\n{result.stdout}")
+        self.public_key_line = next(
+            (x for x in result.stdout.splitlines() if x.startswith("# public key")), ""
+        )
+        self.secrets.update(self.operator_secrets())
+
+    def operator_secrets(self) -> Secrets:
+        """The Secrets the operators write: CloudNativePG's application user (its URI at the
+        test's address), Strimzi's cluster CA and one password per KafkaUser. The Kafka
+        ones are placeholders: the rehearsal's broker is plaintext (see substitutions)."""
+        uri = f"postgresql://app:{self.pg_password}@{self.network.host_ip}:{self.pg_port}/app"
+        made: Secrets = {
+            "votestream-db-app": {"uri": uri, "username": "app", "password": self.pg_password},
+            "votestream-cluster-ca-cert": {"ca.crt": "rehearsal: the broker is plaintext\n"},
+        }
+        for user in by_kind(self.docs, "KafkaUser"):
+            made[user["metadata"]["name"]] = {"password": secrets.token_hex(12)}
+        return made
+
+    def apply(self) -> None:
+        """The services' pods start; Kafka and Postgres do not exist yet."""
+        self.templates = pod_templates(self.docs, self.secrets, self.image)
+        self.check_services()
+        for template in self.deployments():
+            for _ in range(template.replicas):
+                self.start(template)
+        self._kubelet = threading.Thread(target=self._probe_forever, daemon=True)
+        self._kubelet.start()
+        self.await_started(self.pods)
+        self.expect_unready("Kafka and Postgres do not exist yet")
+        self.raise_failures()
+
+    def start_kafka_and_postgres(self) -> None:
+        """What Strimzi and CloudNativePG do: a broker with the KafkaTopics, and a fresh,
+        empty application database owned by its user."""
+        host = self.network.host_ip
+        self.broker = EmbeddedBroker(self.kafka_port, self.base / "tansu.log", host)
+        self.broker.start()
+        asyncio.run(self._create_topics())
+        self.postgres = _fresh_postgres(
+            self.base / "postgres", self.pg_port, host, self.pg_password
+        )
+        self.note("kafka and postgres up")
+        self.await_waiting_for_schema()
+
+    def run_jobs(self) -> None:
+        """Each Job's pod to completion, retried up to its backoffLimit."""
+        for template in (t for t in self.templates if t.owner.startswith("Job/")):
+            for attempt in range(template.backoff_limit + 1):
+                pod = self.start(template)
+                try:
+                    code = pod.proc.wait(120)
+                except subprocess.TimeoutExpired:
+                    raise RehearsalFailed(f"{template.owner} ran for 2 minutes") from None
+                if code == 0:
+                    self.note(f"{template.owner} complete:\n{pod.tail(10)}")
+                    break
+                if attempt == template.backoff_limit:
+                    raise RehearsalFailed(f"{template.owner} failed:\n{pod.tail()}")
+
+    def wait_ready(self) -> None:
+        """Every Deployment's pods ready (rollout status), by themselves."""
+        self.await_ready([p for p in self.live_pods() if p.template.owner.startswith("Deploy")])
+        self.start_service_proxies()
+
+    def check_schema(self) -> None:
+        """`votestream migrate --check` in a pod of publish's template (kubectl exec)."""
+        publish = self.template("Deployment/votestream-publish")
+        check = PodTemplate(**{**publish.__dict__, "argv": ("migrate", "--check")})
+        pod = self.start(check)
+        if pod.proc.wait(60) != 0:
+            raise RehearsalFailed(f"migrate --check after the Job:\n{pod.tail()}")
+
+    def load_campaign(self) -> None:
+        """The documentation's curl, verbatim, at the ingest Service's address."""
+        work = self.base / "operator"
+        data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+        now = datetime.now(UTC).replace(microsecond=0)
+        self.campaign_id = f"rehearsal-{uuid.uuid4().hex[:8]}"
+        data.update(
+            id=self.campaign_id,
+            opens_at=(now - timedelta(minutes=1)).isoformat(),
+            closes_at=(now + timedelta(days=1)).isoformat(),
+        )
+        (work / "campaign.json").write_text(json.dumps(data))
+        env = {
+            **os.environ,
+            "INGEST": self.service_url("votestream-ingest"),
+            "CAMPAIGN": self.campaign_id,
+            "ADMIN_TOKEN": self.secrets["votestream-secrets"]["VOTESTREAM_ADMIN_TOKEN"],
+        }
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", STEPS[-1].block],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RehearsalFailed(f"loading the campaign failed: {result.stderr}")
+
+    # -- the load round ----------------------------------------------------------------
+
+    def drive_load_and_kill(self, rate: float, seconds: float, kill_after: float) -> dict[str, Any]:
+        """Ballots at the Service addresses; one ingest and one tally pod SIGKILLed mid-load
+        and replaced; returns the loadgen's summary (its own count against the published)."""
+        summary_file = self.base / "loadgen.json"
+        env = {
+            **os.environ,
+            "VOTESTREAM_DATA_DIR": str(self.base / "loadgen"),
+            "VOTESTREAM_WEB_JWT_SECRET": self.secrets["votestream-secrets"][
+                "VOTESTREAM_WEB_JWT_SECRET"
+            ],
+        }
+        argv = [
+            str(VOTESTREAM), "loadgen", "--campaign", self.campaign_id,
+            "--target-ingest", self.service_url("votestream-ingest"),
+            "--target-publish", self.service_url("votestream-publish"),
+            "--rate", str(rate), "--duration", f"{seconds}s", "--channels", "web",
+            "--settle-timeout", "90", "--quiet", "--json", str(summary_file),
+        ]  # fmt: skip
+        out = (self.base / "loadgen.log").open("w")
+        loadgen = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            time.sleep(kill_after)  # a point inside the load, not a condition to await
+            if loadgen.poll() is not None:
+                raise RehearsalFailed(f"loadgen ended before the kills: {self._log('loadgen')}")
+            replacements = []
+            for owner in ("Deployment/votestream-ingest", "Deployment/votestream-tally"):
+                victim = next(p for p in self.live_pods() if p.template.owner == owner)
+                victim.kill()
+                self.note(f"SIGKILL {victim.name}")
+                replacements.append(self.start(victim.template))
+            self.await_started(replacements)
+            self.await_ready(replacements)
+            self.note("replacements ready")
+            if loadgen.poll() is not None:
+                self.note("loadgen had finished before the replacements were ready")
+            loadgen.wait(seconds + 150)
+        finally:
+            if loadgen.poll() is None:
+                loadgen.kill()
+            out.close()
+        self.raise_failures()
+        if not summary_file.exists():
+            raise RehearsalFailed(f"loadgen wrote no summary: {self._log('loadgen')}")
+        summary: dict[str, Any] = json.loads(summary_file.read_text())
+        summary["exit_code"] = loadgen.returncode
+        return summary
+
+    def _log(self, name: str) -> str:
+        path = self.base / f"{name}.log"
+        return path.read_text()[-3000:] if path.exists() else ""
+
+    # -- pods, probes, services ----------------------------------------------------------
+
+    def deployments(self) -> list[PodTemplate]:
+        return [t for t in self.templates if t.owner.startswith("Deployment/")]
+
+    def template(self, owner: str) -> PodTemplate:
+        return next(t for t in self.templates if t.owner == owner)
+
+    def live_pods(self) -> list[Pod]:
+        return [p for p in self.pods if not p.killed and p.alive]
+
+    def start(self, template: PodTemplate) -> Pod:
+        self._counter += 1
+        short = template.owner.split("/")[1].removeprefix("votestream-")[:8]
+        pod = start_pod(
+            self.network,
+            template,
+            self.image,
+            f"{short}-{self._counter}",
+            self.base,
+            self.substitutions(template.env),
+        )
+        with self._lock:
+            self.pods.append(pod)
+        self.note(f"start {pod.name} at {pod.address}")
+        return pod
+
+    def substitutions(self, env: dict[str, str]) -> dict[str, str]:
+        """Only Kafka's address (and the client security that goes with the broker)."""
+        changed = {}
+        if "VOTESTREAM_KAFKA_BOOTSTRAP" in env:
+            changed["VOTESTREAM_KAFKA_BOOTSTRAP"] = f"{self.network.host_ip}:{self.kafka_port}"
+        if "VOTESTREAM_KAFKA_SECURITY_PROTOCOL" in env:
+            changed["VOTESTREAM_KAFKA_SECURITY_PROTOCOL"] = "PLAINTEXT"
+        for name in KAFKA_SECURITY_DROPPED:
+            if name in env:
+                changed[name] = ""
+        return changed
+
+    def check_services(self) -> None:
+        """Each Service selects a pod template and its targetPort is one of its ports."""
+        for service in by_kind(self.docs, "Service"):
+            name = service["metadata"]["name"]
+            if not name.startswith("votestream-") or name.startswith("votestream-kafka"):
+                continue
+            chosen = [t for t in self.deployments() if selects(service, t)]
+            if len(chosen) != 1:
+                raise RehearsalFailed(f"Service/{name} selects {len(chosen)} Deployments")
+            service_target(service, chosen[0])
+
+    def start_service_proxies(self) -> None:
+        self.proxies = ServiceProxies()
+        for service in by_kind(self.docs, "Service"):
+            name = service["metadata"]["name"]
+            chosen = [t for t in self.deployments() if selects(service, t)]
+            if len(chosen) != 1:
+                continue
+            address = self.network.service_ip()
+            self.service_ips[name] = address
+            for port, target in service_target(service, chosen[0]):
+                self.proxies.add(address, port, self._endpoints(chosen[0], target))
+            status, body = http_get(address, service["spec"]["ports"][0]["port"], "/readyz", 2)
+            if status != 200:
+                raise RehearsalFailed(f"Service/{name} at {address}: /readyz {status} {body}")
+
+    def _endpoints(self, template: PodTemplate, port: int) -> Callable[[], list[tuple[str, int]]]:
+        def ready() -> list[tuple[str, int]]:
+            with self._lock:
+                pods = list(self.pods)
+            return [
+                (p.address, port)
+                for p in pods
+                if p.template.owner == template.owner and p.ready and not p.killed and p.alive
+            ]
+
+        return ready
+
+    def service_url(self, name: str) -> str:
+        service = next(s for s in by_kind(self.docs, "Service") if s["metadata"]["name"] == name)
+        return f"http://{self.service_ips[name]}:{service['spec']['ports'][0]['port']}"
+
+    def _probe_forever(self) -> None:
+        """The kubelet: readiness and liveness of every started pod, at its address."""
+        while not self._stop.wait(PROBE_EVERY):
+            with self._lock:
+                pods = [p for p in self.pods if getattr(p, "started_ok", False)]
+            for pod in pods:
+                if pod.killed:
+                    pod.ready = False
+                    continue
+                if not pod.alive:
+                    pod.ready = False
+                    self.failures.append(
+                        f"{pod.name} exited ({pod.proc.returncode}):\n{pod.tail()}"
+                    )
+                    pod.killed = True
+                    continue
+                readiness = pod.template.probes.get("readiness")
+                if readiness is not None:
+                    status, why = pod.probe(readiness)
+                    pod.ready = status == 200
+                    self._never_passes(pod, readiness.port, why)
+                liveness = pod.template.probes.get("liveness")
+                if liveness is not None:
+                    self._liveness(pod, liveness)
+
+    def _never_passes(self, pod: Pod, port: int, why: str) -> None:
+        try:
+            self._refused_while_listening(pod, port, why)
+        except PodFailed as exc:
+            if pod.alive and not pod.killed and str(exc) not in self.failures:
+                self.failures.append(str(exc))
+
+    def _liveness(self, pod: Pod, probe: Any) -> None:
+        status, why = pod.probe(probe)
+        self._never_passes(pod, probe.port, why)
+        ok = 200 <= (status or 0) < 400
+        now = time.monotonic()
+        if ok:
+            pod.liveness_failing_since = None
+        elif pod.liveness_failing_since is None:
+            pod.liveness_failing_since = now
+        elif now - pod.liveness_failing_since > probe.budget:
+            self.failures.append(f"{pod.name}: liveness failed {probe.budget:.0f}s: restarted")
+
+    def raise_failures(self) -> None:
+        if self.failures:
+            raise PodFailed("\n".join(self.failures))
+
+    def await_started(self, pods: list[Pod]) -> None:
+        """Each pod's startup probe (or, lacking one, liveness) passes within its budget."""
+        for pod in pods:
+            probe = pod.template.probes.get("startup") or pod.template.probes.get("liveness")
+            if probe is None:
+                raise RehearsalFailed(f"{pod.template.owner} has no startup or liveness probe")
+            deadline = time.monotonic() + probe.budget
+            while True:
+                status, why = pod.probe(probe)
+                if status is not None and 200 <= status < 400:
+                    pod.started_ok = True  # type: ignore[attr-defined]
+                    break
+                if not pod.alive:
+                    raise PodFailed(f"{pod.name} exited ({pod.proc.returncode}):\n{pod.tail()}")
+                self._refused_while_listening(pod, probe.port, why)
+                if time.monotonic() > deadline:
+                    raise PodFailed(
+                        f"{pod.name}: {probe.kind} probe {probe.path} on port {probe.port} "
+                        f"failed for {probe.budget:.0f}s ({why}):\n{pod.tail()}"
+                    )
+                time.sleep(PROBE_EVERY)
+        self.note("started: " + ", ".join(p.name for p in pods))
+
+    def _refused_while_listening(self, pod: Pod, port: int, why: str) -> None:
+        """A refused probe while the container listens elsewhere will never pass: a bind
+        on loopback only, or a probe on a port the container does not serve."""
+        if "refused" not in why.lower():
+            return
+        listening = self.network.listeners(pod.namespace)
+        if not listening:
+            return  # still starting
+        serving = [
+            a for a, p in listening if p == port and a in ("0.0.0.0", "*", "::", pod.address)
+        ]
+        if not serving:
+            shown = ", ".join(f"{a}:{p}" for a, p in listening)
+            raise PodFailed(
+                f"{pod.name}: the probe at {pod.address}:{port} is refused; the container "
+                f"listens on {shown} only"
+            )
+
+    def expect_unready(self, why: str) -> None:
+        for pod in self.live_pods():
+            probe = pod.template.probes.get("readiness")
+            if probe is not None and pod.probe(probe)[0] == 200:
+                raise RehearsalFailed(f"{pod.name} is ready although {why}")
+
+    def await_waiting_for_schema(self) -> None:
+        """With Kafka and Postgres up but no migration run, every service reaches them and
+        stays unready, waiting for the schema (its log says what it waits for)."""
+        deadline = time.monotonic() + self.ready_timeout
+        pods = [p for p in self.live_pods() if p.template.owner.startswith("Deploy")]
+        while True:
+            self.raise_failures()
+            waiting = [p for p in pods if "migrations pending" in p.log.read_text(errors="replace")]
+            self.expect_unready("no migration has run")
+            if len(waiting) == len(pods):
+                return
+            if time.monotonic() > deadline:
+                names = sorted(p.name for p in pods if p not in waiting)
+                raise RehearsalFailed(f"{names} never reached Postgres to wait for the schema")
+            time.sleep(PROBE_EVERY)
+
+    def await_ready(self, pods: list[Pod]) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            self.raise_failures()
+            if all(p.ready for p in pods):
+                self.note("ready: " + ", ".join(p.name for p in pods))
+                return
+            if time.monotonic() > deadline:
+                states = []
+                for pod in pods:
+                    probe = pod.template.probes.get("readiness")
+                    answer = pod.probe(probe) if probe else (None, "no readiness probe")
+                    states.append(f"{pod.name}: {answer}\n{pod.tail(5)}")
+                raise RehearsalFailed(
+                    f"not ready within {self.ready_timeout:.0f}s:\n" + "\n".join(states)
+                )
+            time.sleep(PROBE_EVERY)
+
+    async def _create_topics(self) -> None:
+        """The topic operator's part: each KafkaTopic, on one broker (replicas 1)."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=f"{self.network.host_ip}:{self.kafka_port}")
+        await admin.start()
+        try:
+            topics = [
+                NewTopic(
+                    t["spec"].get("topicName", t["metadata"]["name"]), t["spec"]["partitions"], 1
+                )
+                for t in by_kind(self.docs, "KafkaTopic")
+            ]
+            await admin.create_topics(topics)
+        finally:
+            await admin.close()
+
+
+def _fresh_postgres(data: Path, port: int, host: str, password: str) -> EmbeddedPostgres:
+    """A new cluster whose application database `app` is empty and owned by user `app`,
+    reached with a password from the pod network (as CloudNativePG sets it up)."""
+    setup = EmbeddedPostgres(data, free_port())
+    setup.start()
+    try:
+        asyncio.run(_create_app_database(setup.dsn, password))
+    finally:
+        setup.stop()
+    with (setup.cluster / "pg_hba.conf").open("a") as hba:
+        hba.write("host all votestream samehost trust\nhost app app samenet scram-sha-256\n")
+    server = EmbeddedPostgres(data, port, host)
+    server.start()
+    return server
+
+
+async def _create_app_database(dsn: str, password: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"CREATE ROLE app LOGIN PASSWORD '{password}'")
+        await conn.execute("CREATE DATABASE app OWNER app")
+    finally:
+        await conn.close()
