@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 
-from prometheus_client import CollectorRegistry
-
 from services.ingest.app import create_app
 from services.ingest.ballots import BallotDesk
 from services.ingest.deps import IngestDeps
@@ -18,8 +16,9 @@ from services.ingest.metrics import IngestMetrics
 from services.ingest.voters import TokenVerifier
 from services.runtime.campaigns import CampaignCache, CampaignStore
 from services.runtime.db import connect_pool
-from services.runtime.kafka import make_producer, start_producer
+from services.runtime.kafka import producer_for, start_producer
 from services.runtime.logs import setup_logging
+from services.runtime.metrics import service_registry
 from services.runtime.service import serve_until_stopped
 from services.runtime.settings import Settings
 
@@ -28,13 +27,13 @@ INGEST_SECRETS = ("admin_token", "identity_key")
 
 async def run(settings: Settings) -> None:
     pool = await connect_pool(settings.dsn, max_size=20, stateless=True)
-    producer = make_producer(settings.bootstrap)
+    producer = producer_for(settings)
     store = CampaignStore(pool)
     campaigns = CampaignCache(store, settings.campaign_refresh)
     try:
         await start_producer(producer)
         await campaigns.start()
-        registry = CollectorRegistry()
+        registry = service_registry()
         desk = BallotDesk(KafkaBallotSink(producer), pool, RecentBallots())
         deps = IngestDeps(
             settings=settings,

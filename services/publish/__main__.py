@@ -16,7 +16,6 @@ import os
 import aiohttp
 from aiokafka import AIOKafkaProducer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from prometheus_client import CollectorRegistry
 
 from services.publish.app import create_app
 from services.publish.cutoff import KafkaCutoffWriter
@@ -32,8 +31,9 @@ from services.publish.stream import SnapshotHub, follow
 from services.publish.webhooks import WebhookSink
 from services.runtime.campaigns import CampaignCache, CampaignStore
 from services.runtime.db import connect_pool
-from services.runtime.kafka import make_producer, start_producer
+from services.runtime.kafka import producer_for, start_producer
 from services.runtime.logs import setup_logging
+from services.runtime.metrics import service_registry
 from services.runtime.service import serve_until_stopped
 from services.runtime.settings import Settings
 
@@ -58,7 +58,7 @@ def build_sinks(
 
 async def run(settings: Settings) -> None:
     pool = await connect_pool(settings.dsn, max_size=10)
-    producer = make_producer(settings.bootstrap)
+    producer = producer_for(settings)
     campaigns = CampaignCache(CampaignStore(pool), settings.campaign_refresh)
     signing_key = Ed25519PrivateKey.from_private_bytes(base64.b64decode(settings.signing_key))
     http = aiohttp.ClientSession()
@@ -67,7 +67,7 @@ async def run(settings: Settings) -> None:
     try:
         await start_producer(producer)
         await campaigns.start()
-        registry = CollectorRegistry()
+        registry = service_registry()
         store = SnapshotStore(pool)
         metrics = PublishMetrics.create(registry)
         deps = PublishDeps(

@@ -11,10 +11,10 @@ from typing import Any
 
 import faust
 from aiohttp import web
-from prometheus_client import CollectorRegistry
 
 from services.runtime.health import add_health_routes
 from services.runtime.logs import setup_logging
+from services.runtime.metrics import service_registry
 from services.runtime.settings import Settings
 from services.tally.app import Tally, create_faust_app, register_agent
 from services.tally.lag import register_lag_reporter
@@ -22,7 +22,7 @@ from services.tally.metrics import TallyMetrics
 
 
 def build(settings: Settings) -> tuple[faust.App, Tally]:
-    registry = CollectorRegistry()
+    registry = service_registry()
     app = create_faust_app(settings)
     tally = Tally(settings, TallyMetrics.create(registry))
     register_agent(app, tally)

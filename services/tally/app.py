@@ -23,7 +23,7 @@ from schemas.events import EventDecodeError, decode_event
 from services.domain.ballot import Ballot
 from services.runtime.campaigns import CampaignCache, CampaignStore
 from services.runtime.db import connect_pool
-from services.runtime.kafka import BALLOTS
+from services.runtime.kafka import BALLOTS, KafkaSecurity
 from services.runtime.settings import Settings
 from services.tally import announce
 from services.tally.counting import Record
@@ -40,6 +40,7 @@ def create_faust_app(settings: Settings) -> faust.App:
     return TallyApp(
         settings.tally_group,
         broker=f"kafka://{settings.bootstrap}",
+        broker_credentials=KafkaSecurity.from_settings(settings).faust_credentials(),
         store="memory://",  # Postgres holds the counting state, not Faust tables
         web_enabled=False,
         topic_disable_leader=True,

@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ConsumerNotStarted
 from prometheus_client import Gauge
 
-from services.runtime.kafka import BALLOTS
+from services.runtime.kafka import BALLOTS, KafkaSecurity
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,7 @@ def register_lag_reporter(app: faust.App, settings: Settings, gauge: Gauge) -> N
             bootstrap_servers=settings.bootstrap,
             group_id=settings.tally_group,
             enable_auto_commit=False,
+            **KafkaSecurity.from_settings(settings).aiokafka_config(),
         )
         await _start(reader)
         shown = LagGauge(gauge)
