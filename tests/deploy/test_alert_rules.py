@@ -3,11 +3,12 @@
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
 from .manifests import render
-from .paths import K8S, OPERATIONS_DOC, RULES, RULES_TESTS
+from .paths import K8S, REPO_ROOT, RULES, RULES_TESTS
 from .tools import require_tool, run
 
 REQUIRED_SIGNALS = {
@@ -19,7 +20,13 @@ REQUIRED_SIGNALS = {
     "votestream_publish_webhook_deliveries_total",
     "votestream_kiosk_chain_breaks_total",
     "votestream_tally_detections_total",
+    "kafka_consumergroup_lag",
 }
+# Where runbook_url points: the repository's docs/RUNBOOK.md, one section per alert.
+RUNBOOK = REPO_ROOT / "docs" / "RUNBOOK.md"
+RUNBOOK_BASE = "https://github.com/votestream/votestream/blob/main/docs/RUNBOOK.md#"
+# The services whose disappearance must page whether or not ballots are arriving.
+ALWAYS_WATCHED = ("ingest", "tally", "publish")
 
 
 def alerts() -> list[dict[str, Any]]:
@@ -90,14 +97,28 @@ def test_the_alerts_cover_every_signal_the_issue_names() -> None:
     assert not missing
 
 
-def test_every_alert_has_severity_summary_and_a_runbook_section_that_exists() -> None:
-    anchors = github_anchors(OPERATIONS_DOC.read_text(encoding="utf-8"))
+def test_every_alert_has_severity_summary_and_a_runbook_url_to_its_section() -> None:
+    anchors = github_anchors(RUNBOOK.read_text(encoding="utf-8"))
     for rule in alerts():
         assert rule["labels"]["severity"] in {"warning", "critical"}
         assert rule["annotations"]["summary"]
-        doc, _, anchor = rule["annotations"]["runbook"].partition("#")
-        assert doc == "docs/OPERATIONS.md"
-        assert anchor in anchors, f"{rule['alert']}: no section #{anchor} in {doc}"
+        assert "runbook" not in rule["annotations"], "the annotation is runbook_url"
+        url = urlsplit(rule["annotations"]["runbook_url"])
+        assert url.scheme == "https" and url.netloc, rule["alert"]
+        assert rule["annotations"]["runbook_url"].startswith(RUNBOOK_BASE), rule["alert"]
+        assert url.fragment in anchors, f"{rule['alert']}: no section #{url.fragment} in {RUNBOOK}"
+
+
+def test_each_service_pages_when_it_is_gone_not_only_while_counting() -> None:
+    services = {d["metadata"]["name"] for d in render(K8S / "base") if d["kind"] == "Service"}
+    for name in ALWAYS_WATCHED:
+        job = f"votestream-{name}"
+        assert job in services  # the ServiceMonitor's job label is the Service's name
+        selector = f'up{{job="{job}"}}'
+        (rule,) = [r for r in alerts() if f"absent({selector})" in r["expr"]]
+        assert f"({selector}) == 0" in rule["expr"], rule["alert"]
+        assert "rate(" not in rule["expr"], "must not depend on ballots arriving"
+        assert rule["labels"]["severity"] == "critical"
 
 
 def test_anchor_check_notices_a_missing_section() -> None:
