@@ -6,6 +6,7 @@ from aiohttp import web
 
 from services.ingest import admin, defenses_admin, pages, public, velocity
 from services.ingest.channels import web as web_channel
+from services.ingest.console.routes import add_console_routes
 from services.ingest.deps import DEPS, IngestDeps
 from services.ingest.kiosk import routes as kiosk_routes
 from services.ingest.velocity import with_velocity
@@ -34,6 +35,7 @@ def create_app(deps: IngestDeps) -> web.Application:
     channels = (velocity, web_channel, kiosk_routes, wechat_routes)
     for module in (*channels, admin, defenses_admin, public, pages):
         module.register(app)
+    add_console_routes(app, deps)
 
     if deps.readiness.check is None:
         deps.readiness.check = postgres_answers(deps.pool)

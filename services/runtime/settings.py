@@ -59,6 +59,9 @@ class Settings:
     # Web channel (docs in services/ingest/ratelimit.py and otp.py): a token bucket per
     # client IP prefix and per voter; phone login codes and the voter tokens they earn.
     public_base_url: str | None = None  # the vote page's public URL base (QR codes)
+    # the organiser console's links: the publication site's and Grafana's public addresses
+    publish_base_url: str | None = None
+    grafana_url: str | None = None
     # load balancers / ingress in front of ingest (CIDRs): from these peers, the client's
     # address is taken from X-Forwarded-For, so per-network limits see voters, not the proxy
     trusted_proxies: tuple[str, ...] = ()
@@ -165,6 +168,7 @@ _KAFKA_CHOICES = {
     "kafka_security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
     "kafka_sasl_mechanism": ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"),
 }
+_URLS = {"public_base_url", "publish_base_url", "grafana_url"}
 _RATES = {  # 0: no limit
     "rate_ip_per_second",
     "rate_voter_per_second",
@@ -195,7 +199,7 @@ def _convert(name: str, raw: str) -> Any:
         raise ValueError(f"must be one of {', '.join(_KAFKA_CHOICES[name])}")
     if name in ("data_dir", "publish_dir", "kafka_ca_file"):
         return Path(raw)
-    if name == "public_base_url" and not raw.startswith(("http://", "https://")):
+    if name in _URLS and not raw.startswith(("http://", "https://")):
         raise ValueError("must be an http(s) URL")
     if name in ("trusted_proxies", "webhooks"):
         return _items(name, raw)

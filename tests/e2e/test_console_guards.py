@@ -1,0 +1,142 @@
+"""The organiser console refuses what an attacker with curl would try: no page without a
+session, no change without the session's CSRF token or from another site, no expired or
+signed-out session, no guessed token; and every action lands in the append-only audit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.support.system import System
+
+PAGES = ["/admin/", "/admin/kiosks", "/admin/campaigns/new", "/admin/campaigns/{cid}",
+         "/admin/campaigns/{cid}/held", "/admin/campaigns/{cid}/results",
+         "/admin/campaigns/{cid}/history",
+         "/admin/campaigns/{cid}/snapshots/latest.csv"]  # fmt: skip
+
+
+OPEN: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def close_clients() -> Iterator[None]:
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
+@pytest.fixture
+async def db(system: System) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(
+        f"postgresql://votestream@127.0.0.1:{system.ports['PG']}/votestream"
+    )
+    yield conn
+    await conn.close()
+
+
+def signed_in(system: System, organiser: str = "王芳") -> tuple[httpx.Client, str]:
+    """A client holding a console session, and the session's CSRF token."""
+    client = httpx.Client(base_url=system.ingest, timeout=10)
+    OPEN.append(client)
+    answer = client.post(
+        "/admin/sign-in", data={"organiser": organiser, "token": system.secret("admin_token")}
+    )
+    assert answer.status_code == 303 and answer.headers["location"] == "/admin/"
+    page = client.get("/admin/").text
+    csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    return client, csrf
+
+
+def closes_at(system: System, cid: str) -> Any:
+    return httpx.get(f"{system.ingest}/v1/campaigns/{cid}", timeout=5).json()["closes_at"]
+
+
+def test_no_page_answers_without_a_session(system: System) -> None:
+    cid = system.new_campaign()["id"]
+    with httpx.Client(base_url=system.ingest, timeout=10) as client:
+        for path in PAGES:
+            answer = client.get(path.format(cid=cid))
+            assert answer.status_code == 303, path
+            assert answer.headers["location"].startswith("/admin/sign-in"), path
+        assert client.get(f"/admin/campaigns/{cid}/live.json").status_code == 401
+
+
+def test_a_guessed_token_is_refused(system: System) -> None:
+    answer = httpx.post(
+        f"{system.ingest}/admin/sign-in", data={"organiser": "x", "token": "guess"}, timeout=10
+    )
+    assert answer.status_code == 401 and "votestream_console" not in answer.cookies
+
+
+def test_the_cookie_is_http_only_and_strictly_same_site(system: System) -> None:
+    answer = httpx.post(
+        f"{system.ingest}/admin/sign-in",
+        data={"organiser": "x", "token": system.secret("admin_token")},
+        timeout=10,
+    )
+    cookie = answer.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/admin" in cookie
+    assert "max-age=" in cookie
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}],
+    ids=["no-csrf-token", "foreign-origin", "cross-site-fetch"],
+)
+def test_a_change_without_its_csrf_token_or_from_another_site_changes_nothing(
+    system: System, headers: dict[str, str]
+) -> None:
+    cid = system.new_campaign()["id"]
+    before = closes_at(system, cid)
+    client, csrf = signed_in(system)
+    data = {} if not headers else {"csrf": csrf}
+    answer = client.post(f"/admin/campaigns/{cid}/close", data=data, headers=headers)
+    assert answer.status_code == 403
+    assert closes_at(system, cid) == before
+
+
+def test_with_its_csrf_token_the_same_change_is_made_and_audited(system: System) -> None:
+    cid = system.new_campaign()["id"]
+    before = closes_at(system, cid)
+    client, csrf = signed_in(system, organiser="审计员")
+    answer = client.post(f"/admin/campaigns/{cid}/close", data={"csrf": csrf})
+    assert answer.status_code == 303
+    assert closes_at(system, cid) < before
+    history = httpx.get(
+        f"{system.ingest}/v1/admin/campaigns/{cid}/history",
+        headers=system.admin_headers(),
+        timeout=5,
+    ).json()
+    assert history["history"][-1]["actor"] == "console:审计员"
+
+
+async def test_an_expired_session_goes_back_to_sign_in(
+    system: System, db: asyncpg.Connection
+) -> None:
+    client, csrf = signed_in(system, organiser="过期")
+    await db.execute(
+        "UPDATE console_sessions SET expires_at = now() - interval '1 second'"
+        " WHERE organiser = '过期'"
+    )
+    answer = client.get("/admin/")
+    assert (answer.status_code, answer.headers["location"]) == (303, "/admin/sign-in?expired=1")
+    assert client.post("/admin/sign-out", data={"csrf": csrf}).status_code == 401
+
+
+async def test_signing_out_ends_the_session_and_every_action_is_audited(
+    system: System, db: asyncpg.Connection
+) -> None:
+    client, csrf = signed_in(system, organiser="赵六")
+    assert client.post("/admin/sign-out", data={"csrf": csrf}).status_code == 303
+    assert client.get("/admin/").status_code == 303
+    actions = await db.fetch(
+        "SELECT action FROM console_audit WHERE organiser = '赵六' ORDER BY seq"
+    )
+    assert [a["action"] for a in actions] == ["sign_in", "sign_out"]
+    with pytest.raises(asyncpg.RaiseError, match="append-only"):
+        await db.execute("DELETE FROM console_audit WHERE organiser = '赵六'")
