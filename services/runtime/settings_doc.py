@@ -62,6 +62,9 @@ MEANINGS: dict[str, str] = {
     "web_jwt_issuer": "`iss` that tokens signed by `VOTESTREAM_WEB_JWT_PUBLIC_KEY` must"
     " carry. Required with it.",
     "public_base_url": "Public https URL of the vote pages, the base of their QR codes.",
+    "publish_base_url": "Public URL of the publication site, for the organiser console's"
+    " links and its public-key lookup. Unset: `http://HOST:PUBLISH_PORT` under `up`, else none.",
+    "grafana_url": "Grafana dashboard URL the organiser console links to (optional).",
     "trusted_proxies": "Comma-separated CIDRs of the proxies in front of ingest (the"
     " ingress controller): only from them is `X-Forwarded-For` believed. Empty: none.",
     "rate_ip_per_second": "Requests a second per client network prefix (0: no limit).",
