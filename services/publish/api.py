@@ -1,20 +1,36 @@
-"""The results API on the publish port: latest, final, history, time series, public key."""
+"""The results API on the publish port: latest, final, history, time series, public key.
+
+Results, final, snapshots and the time series answer with an ETag and Cache-Control, so a
+CDN in front absorbs announcement-day reads (caching.py).
+"""
 
 from __future__ import annotations
 
 import base64
 
+import orjson
 from aiohttp import web
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from services.domain.errors import MalformedError, NotFoundError
+from services.publish.caching import (
+    FINAL_CACHE,
+    SeriesCache,
+    cached_response,
+    etag,
+    latest_cache,
+    series_body,
+)
 from services.publish.deps import DEPS
 from services.runtime.campaign_routes import add_campaign_routes
 from services.runtime.http import json_response
 
+SERIES = web.AppKey("series_cache", SeriesCache)
+
 
 def register(app: web.Application) -> None:
     add_campaign_routes(app, app[DEPS].campaigns)
+    app[SERIES] = SeriesCache(app[DEPS].store.timeseries)
     app.router.add_get("/v1/campaigns/{campaign_id}/results", latest)
     app.router.add_get("/v1/campaigns/{campaign_id}/results/final", final)
     app.router.add_get("/v1/campaigns/{campaign_id}/snapshots", snapshots)
@@ -27,7 +43,8 @@ async def latest(request: web.Request) -> web.Response:
     snapshot = await request.app[DEPS].store.latest(campaign.id)
     if snapshot is None:
         raise NotFoundError("no snapshot yet", code="no_results")
-    return json_response(snapshot)
+    cache = latest_cache(request.app[DEPS].settings.snapshot_interval)
+    return cached_response(request, orjson.dumps(snapshot), etag(snapshot["hash"]), cache)
 
 
 async def final(request: web.Request) -> web.Response:
@@ -35,7 +52,7 @@ async def final(request: web.Request) -> web.Response:
     snapshot = await request.app[DEPS].store.latest(campaign.id, final=True)
     if snapshot is None:
         raise NotFoundError("the final result is not sealed yet", code="not_final")
-    return json_response(snapshot)
+    return cached_response(request, orjson.dumps(snapshot), etag(snapshot["hash"]), FINAL_CACHE)
 
 
 async def snapshots(request: web.Request) -> web.Response:
@@ -46,13 +63,26 @@ async def snapshots(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise MalformedError("limit and before must be whole numbers", code="bad_query") from exc
     items = await request.app[DEPS].store.history(campaign.id, max(limit, 1), before)
-    return json_response({"campaign_id": campaign.id, "snapshots": items})
+    body = orjson.dumps({"campaign_id": campaign.id, "snapshots": items})
+    # the page a URL names is fixed by its newest snapshot and how many it holds
+    tag = etag(items[0]["hash"], len(items)) if items else etag("none")
+    cache = latest_cache(request.app[DEPS].settings.snapshot_interval)
+    return cached_response(request, body, tag, cache)
 
 
 async def timeseries(request: web.Request) -> web.Response:
-    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
-    series = await request.app[DEPS].store.timeseries(campaign.id)
-    return json_response({"campaign_id": campaign.id, "series": series})
+    deps = request.app[DEPS]
+    campaign = deps.campaigns.require(request.match_info["campaign_id"])
+    snapshot = await deps.store.latest(campaign.id)
+    cache = latest_cache(deps.settings.snapshot_interval)
+    if snapshot is None:  # nothing published yet: nothing to key a cached series on
+        series = await deps.store.timeseries(campaign.id)
+        body = series_body(campaign.id, series)
+        return web.Response(
+            body=body, content_type="application/json", headers={"Cache-Control": cache}
+        )
+    body, tag = await request.app[SERIES].get(campaign.id, snapshot["seq"])
+    return cached_response(request, body, tag, cache)
 
 
 async def public_key(request: web.Request) -> web.Response:

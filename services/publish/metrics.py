@@ -14,6 +14,8 @@ class PublishMetrics:
     snapshots: Counter
     snapshot_age: Gauge
     webhook_deliveries: Counter
+    streams_open: Gauge
+    streams_refused: Counter  # over VOTESTREAM_SSE_MAX_CONNECTIONS (stream.py)
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> PublishMetrics:
@@ -31,6 +33,14 @@ class PublishMetrics:
                 "votestream_publish_webhook_deliveries",
                 "Webhook deliveries by outcome (retried counts each failed attempt retried)",
                 ["outcome"],
+                registry=registry,
+            ),
+            streams_open=Gauge(
+                "votestream_publish_streams_open", "Live result streams open", registry=registry
+            ),
+            streams_refused=Counter(
+                "votestream_publish_streams_refused",
+                "Live result streams refused with 503: the process had its maximum open",
                 registry=registry,
             ),
         )

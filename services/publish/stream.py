@@ -3,12 +3,18 @@
 Every publish process streams, leader or not. The leader hands each snapshot it seals to the
 hub at once (the hub is one of its sinks); every process also follows Postgres for new seqs
 of the campaigns someone is watching, so a reader of a non-leader misses nothing either.
+
+Each open stream holds a connection and a queue for as long as its reader stays, so a
+process keeps at most VOTESTREAM_SSE_MAX_CONNECTIONS of them: beyond that it answers 503
+with a Retry-After spread over RETRY_AFTER_SECONDS (so refused readers do not come back
+all at once). The publication page then polls the results, which a CDN can answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,11 +22,13 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from services.domain.errors import UnavailableError
 from services.publish.deps import DEPS
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 15.0
 SUBSCRIBER_QUEUE = 16
+RETRY_AFTER_SECONDS = (5.0, 30.0)
 Newer = Callable[[str, int], Awaitable[list[dict[str, Any]]]]
 
 
@@ -41,6 +49,9 @@ class SnapshotHub:
         queues.discard(queue)
         if not queues:
             self._subscribers.pop(campaign_id, None)
+
+    def open_streams(self) -> int:
+        return sum(len(queues) for queues in self._subscribers.values())
 
     def watched(self) -> dict[str, int]:
         """Campaigns with an open stream, and the last seq sent to them."""
@@ -84,7 +95,15 @@ async def stream(request: web.Request) -> web.StreamResponse:
     deps = request.app[DEPS]
     campaign = deps.campaigns.require(request.match_info["campaign_id"])
     hub: SnapshotHub = deps.hub
+    if hub.open_streams() >= deps.settings.sse_max_connections:
+        deps.metrics.streams_refused.inc()
+        raise UnavailableError(
+            "too many live streams on this server; poll the results instead",
+            retry_after=random.uniform(*RETRY_AFTER_SECONDS),  # noqa: S311 - spread, not secret
+            code="too_many_streams",
+        )
     queue = hub.subscribe(campaign.id)  # before reading the latest, so nothing falls between
+    deps.metrics.streams_open.inc()
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -101,6 +120,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         pass  # the reader went away
     finally:
         hub.unsubscribe(campaign.id, queue)
+        deps.metrics.streams_open.dec()
     return response
 
 
