@@ -18,9 +18,11 @@ from services.ingest.wechat.crypto import WeChatCipher
 from services.loadgen.channels import Channel, WebChannel
 from services.loadgen.driver import Driver, Stats
 from services.loadgen.kiosk import KioskChannel
+from services.loadgen.lookalike import LookalikePhones, stuffers_expected
 from services.loadgen.progress import show_progress
 from services.loadgen.report import report, summary
 from services.loadgen.stuffers import (
+    STUFFERS,
     Stuffer,
     Target,
     build_stuffers,
@@ -33,6 +35,7 @@ from services.loadgen.wechat import WeChatChannel
 from services.runtime.settings import Settings
 
 CHANNELS = ("web", "wechat", "kiosk")
+STUFFERS[LookalikePhones.name] = LookalikePhones  # kept in its own module (lookalike.py)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeat-rate", type=float, default=0.05, help="voters over the limit")
     parser.add_argument("--invalid-rate", type=float, default=0.02, help="junk requests")
     parser.add_argument("--seed", type=int, default=2021)
-    parser.add_argument("--stuffers", default="", help="attackers beside the voters: forged-wechat")
+    parser.add_argument(
+        "--stuffers", default="", help="attackers beside the voters: forged-wechat,lookalike-phone"
+    )
     parser.add_argument("--stuff-rate", type=float, default=10.0, help="forged requests/s each")
     parser.add_argument("--max-inflight", type=int, default=2000, help="open-loop client cap")
     parser.add_argument("--settle-timeout", type=float, default=60.0, help="wait for totals")
@@ -113,7 +118,7 @@ async def _run(args: argparse.Namespace, settings: Settings, names: tuple[str, .
                 progress.cancel()
                 print(file=sys.stderr)
             await stuffing
-        expected = baseline + driver.stats.own.tally
+        expected = baseline + driver.stats.own.tally + stuffers_expected(stuffers)
         published, waited = (expected, 0.0)
         if not args.no_check:
             published, waited = await results.settle(expected, args.settle_timeout)
