@@ -1,9 +1,12 @@
 """Snapshots POSTed to every URL in VOTESTREAM_WEBHOOKS, signed, retried with backoff.
 
-The body is the snapshot as JSON; `X-Votestream-Signature: sha256=<hex HMAC-SHA256 of the
-body with VOTESTREAM_WEBHOOK_SECRET>` proves it came from us, and `X-Votestream-Delivery`
-(`campaign:seq`) lets a receiver drop the repeat a retry may cause. Each URL has its own
-QueuedSink, so a dead endpoint delays only itself.
+The body is the snapshot as JSON. `X-Votestream-Signature: t=<unix seconds>,v1=<hex
+HMAC-SHA256 of "t.body" with VOTESTREAM_WEBHOOK_SECRET>` proves it came from us, and since
+`t` is signed too, a receiver can refuse a captured delivery replayed later (older than five
+minutes, docs/VERIFYING.md). Each attempt is signed afresh, so a retry after a long backoff
+is not refused as old. `X-Votestream-Delivery` is one id per delivery (a snapshot to an
+endpoint), the same on every retry, so a receiver drops the repeat a retry may cause. Each
+URL has its own QueuedSink, so a dead endpoint delays only itself.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,14 +33,25 @@ from tenacity import (
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-Votestream-Signature"
+DELIVERY_HEADER = "X-Votestream-Delivery"
+DELIVERY_NAMESPACE = uuid.UUID("0c6f4f52-8d8e-5b0a-b1f4-7a3d2c9e6b15")
 
 
 class WebhookRefusedError(Exception):
     """The endpoint answered, but not with a 2xx: worth another try."""
 
 
-def signature(body: bytes, secret: str) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(body: bytes, secret: str, timestamp: int) -> str:
+    signed = f"{timestamp}.".encode() + body
+    return f"t={timestamp},v1={hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()}"
+
+
+def delivery_id(url: str, snapshot: dict[str, Any]) -> str:
+    """The same for every retry of one snapshot to one endpoint (and after a restart of the
+    publisher); another for any other snapshot or endpoint. A name-based UUID, so the URL
+    (which may hold a token) cannot be read back from it."""
+    name = f"{url}\n{snapshot['campaign_id']}\n{snapshot['seq']}\n{snapshot.get('hash', '')}"
+    return str(uuid.uuid5(DELIVERY_NAMESPACE, name))
 
 
 @dataclass(frozen=True)
@@ -68,8 +84,7 @@ class WebhookSink:
         body = orjson.dumps(snapshot)
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature(body, self.secret),
-            "X-Votestream-Delivery": f"{snapshot['campaign_id']}:{snapshot['seq']}",
+            DELIVERY_HEADER: delivery_id(self.url, snapshot),
         }
         b = self.backoff
         retrying = AsyncRetrying(
@@ -91,6 +106,7 @@ class WebhookSink:
         self.deliveries.labels("delivered").inc()
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> None:
+        headers = {**headers, SIGNATURE_HEADER: signature(body, self.secret, int(time.time()))}
         timeout = aiohttp.ClientTimeout(total=self.backoff.timeout)
         async with self.session.post(self.url, data=body, headers=headers, timeout=timeout) as r:
             if not 200 <= r.status < 300:

@@ -2,7 +2,8 @@
 
 The publisher runs on a real PostgreSQL; every endpoint has its own queue and task, so the
 healthy one gets each snapshot at once while the others are still failing, and the
-publisher itself never waits for any of them.
+publisher itself never waits for any of them. The receiver checks every delivery with the
+Python in docs/VERIFYING.md, run as written there.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -36,6 +40,27 @@ from tests.support.waiting import eventually_async
 SECRET = "webhook-test-secret"
 SNAPSHOTS = 5
 QUICK = Backoff(timeout=0.3, initial=0.05, maximum=0.3, give_up_after=60)
+DOC = Path(__file__).resolve().parents[2] / "docs" / "VERIFYING.md"
+Receive = Callable[[Mapping[str, str], bytes], str]
+SIGNED = re.compile(r"t=(\d+),v1=([0-9a-f]{64})")
+
+
+def documented_receiver() -> Receive:
+    """The receiver in docs/VERIFYING.md's webhook section, with its own `seen` set."""
+    section = DOC.read_text("utf-8").split("## Webhooks", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None, "docs/VERIFYING.md shows a webhook receiver in Python"
+    namespace: dict[str, Any] = {}
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("VOTESTREAM_WEBHOOK_SECRET", SECRET)
+        exec(compile(code.group(1), str(DOC), "exec"), namespace)  # our own doc, as written
+    receive: Receive = namespace["receive"]
+    return receive
+
+
+def hmac_of(t: str, body: bytes) -> str:
+    """Computed here, independently of the sender: HMAC-SHA256 of "t.body"."""
+    return hmac.new(SECRET.encode(), t.encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -47,25 +72,25 @@ class Endpoint:
     requests: int = 0
     got: dict[int, float] = field(default_factory=dict)  # seq -> when first received
     bad_signatures: int = 0
+    attempts: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
+    receive: Receive = field(default_factory=documented_receiver)
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests += 1
+        body = await request.read()
+        self.attempts.append((orjson.loads(body)["seq"], dict(request.headers), body))
         if self.requests <= self.hangs:
             await asyncio.sleep(2)  # far past the sender's timeout
             return web.Response(status=504)
         if self.requests <= self.failures:
             return web.Response(status=500)
-        body = await request.read()
-        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(request.headers["X-Votestream-Signature"], expected):
+        try:
+            fresh = self.receive(request.headers, body) == "new"
+        except ValueError:
             self.bad_signatures += 1
             return web.Response(status=401)
-        snapshot = orjson.loads(body)
-        assert (
-            request.headers["X-Votestream-Delivery"]
-            == f"{snapshot['campaign_id']}:{snapshot['seq']}"
-        )
-        self.got.setdefault(snapshot["seq"], time.monotonic())
+        if fresh:
+            self.got.setdefault(orjson.loads(body)["seq"], time.monotonic())
         return web.Response(status=204)
 
 
@@ -158,6 +183,53 @@ async def test_each_endpoint_gets_every_snapshot_and_none_delays_another(
     assert deliveries.labels("delivered")._value.get() == 3 * SNAPSHOTS
     assert deliveries.labels("retried")._value.get() >= 4 + 2
     assert deliveries.labels("failed")._value.get() >= 1  # the dead endpoint gave up
+    _check_delivery_ids(endpoints)
+
+
+def _check_delivery_ids(endpoints: dict[str, Endpoint]) -> None:
+    """Every attempt is signed over its own t and the body; a delivery (one snapshot to one
+    endpoint) keeps its id across retries, and no two deliveries share one."""
+    ids: dict[tuple[str, int], set[str]] = {}
+    for name, endpoint in endpoints.items():
+        for seq, headers, body in endpoint.attempts:
+            signed = SIGNED.fullmatch(headers["X-Votestream-Signature"])
+            assert signed is not None, headers["X-Votestream-Signature"]
+            t, v1 = signed.groups()
+            assert v1 == hmac_of(t, body) and abs(time.time() - int(t)) < 120
+            ids.setdefault((name, seq), set()).add(headers["X-Votestream-Delivery"])
+    assert all(len(same) == 1 for same in ids.values()), "one id across a delivery's retries"
+    assert len({i for same in ids.values() for i in same}) == len(ids) == 3 * SNAPSHOTS
+    flaky_firsts = [a for a in endpoints["flaky"].attempts if a[0] == 1]
+    assert len(flaky_firsts) == 5, "the flaky endpoint saw snapshot 1 five times"
+
+
+async def test_the_documented_receiver_refuses_a_changed_t_an_old_t_and_a_repeat(
+    database: str, receiver: tuple[str, dict[str, Endpoint]]
+) -> None:
+    base, endpoints = receiver
+    healthy = endpoints["healthy"]
+    async with aiohttp.ClientSession() as http:
+        sink = WebhookSink(f"{base}/healthy", SECRET, http, _deliveries(), QUICK)
+        await sink({"campaign_id": "hooks", "seq": 1, "hash": "ab" * 32})
+    assert len(healthy.got) == 1 and healthy.bad_signatures == 0
+    _, headers, body = healthy.attempts[0]
+    t, v1 = headers["X-Votestream-Signature"].removeprefix("t=").split(",v1=")
+    receive = documented_receiver()
+    assert receive(headers, body) == "new"
+    assert receive(headers, body) == "repeat"  # the same delivery id again
+    other = {**headers, "X-Votestream-Delivery": "another"}
+    with pytest.raises(ValueError, match="signature"):  # t moved forward, v1 kept
+        receive({**other, "X-Votestream-Signature": f"t={int(t) + 600},v1={v1}"}, body)
+    with pytest.raises(ValueError, match="signature"):  # the body changed under a valid t
+        receive(other, body.replace(b'"seq":1', b'"seq":2'))
+    old = str(int(time.time()) - 301)  # signed right, but captured over five minutes ago
+    with pytest.raises(ValueError, match="five minutes"):
+        receive({**other, "X-Votestream-Signature": f"t={old},v1={hmac_of(old, body)}"}, body)
+    assert receive(other, body) == "new"
+
+
+def _deliveries() -> Any:
+    return PublishMetrics.create(CollectorRegistry()).webhook_deliveries
 
 
 async def _all(endpoint: Endpoint) -> bool:

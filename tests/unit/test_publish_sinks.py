@@ -121,7 +121,7 @@ async def test_the_hub_sends_each_seq_once_to_every_stream_of_its_campaign() -> 
     assert b.get_nowait() is not None and hub.watched() == {"files": 3}
 
 
-def test_webhook_signature_is_the_hmac_sha256_of_the_body() -> None:
+def test_webhook_signature_is_the_hmac_sha256_of_t_dot_body() -> None:
     body = b'{"seq":1}'
-    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
-    assert signature(body, "s3cret") == f"sha256={expected}"
+    expected = hmac.new(b"s3cret", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert signature(body, "s3cret", 1700000000) == f"t=1700000000,v1={expected}"
