@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from prometheus_client import CollectorRegistry, Gauge
 
 from services.domain.errors import UnavailableError
 
@@ -24,13 +25,25 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Readiness:
     """Started (dependencies reached), stopping (draining), and the requests in flight."""
 
-    def __init__(self, *, started: bool = False, check: ReadyCheck | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        started: bool = False,
+        check: ReadyCheck | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
         self.started = started
         self.stopping = False
         self.check = check  # asked on every /readyz once started (e.g. Postgres answers)
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        if registry is not None:
+            Gauge(
+                "votestream_http_requests_in_flight",
+                "HTTP requests being handled, probes excepted (a stop waits for them)",
+                registry=registry,
+            ).set_function(lambda: self._in_flight)
 
     @classmethod
     def opened(cls) -> Readiness:

@@ -16,7 +16,9 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
+from services.runtime.health import add_health_routes
 from services.runtime.readiness import Readiness
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,33 @@ async def serve_until_stopped(
             async with asyncio.timeout(drain_seconds):
                 await readiness.idle()
         await runner.cleanup()
+
+
+async def serve_probes(
+    registry: CollectorRegistry, readiness: Readiness, host: str, port: int
+) -> web.AppRunner:
+    """Only /healthz, /readyz and /metrics, for a process whose work is not HTTP (the tally);
+    the caller cleans the runner up when it stops."""
+    app = web.Application()
+    add_health_routes(app, registry, readiness)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    log.info("serving probes", extra={"host": host, "port": port})
+    return runner
+
+
+async def start_unless_stopped(start: Step) -> bool:
+    """Runs `start` (which may wait long for dependencies); False if SIGTERM/SIGINT came first."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await _started(start, stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
 
 
 async def _started(start: Step, stop: asyncio.Event) -> bool:

@@ -21,18 +21,18 @@ from faust.types import EventT
 
 from schemas.events import EventDecodeError, decode_event
 from services.domain.ballot import Ballot
-from services.runtime.campaigns import CampaignCache, CampaignStore
-from services.runtime.db import connect_pool
 from services.runtime.kafka import BALLOTS, KafkaSecurity
 from services.runtime.settings import Settings
 from services.tally import announce
 from services.tally.counting import Record
+from services.tally.deps import TallyDeps
 from services.tally.metrics import TallyMetrics
-from services.tally.store import PostgresTallyStore, Written
+from services.tally.store import Written
 from services.tally.transport import TallyApp
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
+FINISH_SECONDS = 10.0  # on stop, how long the batch being stored may take to commit
 
 
 def create_faust_app(settings: Settings) -> faust.App:
@@ -60,14 +60,13 @@ def create_faust_app(settings: Settings) -> faust.App:
 class Tally:
     """Holds what the agent needs; `run` is the agent body."""
 
-    def __init__(self, settings: Settings, metrics: TallyMetrics) -> None:
+    def __init__(
+        self, settings: Settings, metrics: TallyMetrics, deps: TallyDeps | None = None
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.pool: asyncpg.Pool | None = None
-        self.store: PostgresTallyStore | None = None
-        self.campaigns: CampaignCache | None = None
+        self.deps = deps or TallyDeps(settings)
         self.assigned = asyncio.Event()
-        self._opening = asyncio.Lock()
         # received_at of the oldest ballot taken but not yet stored; the gauge reads it at
         # scrape time, so it keeps growing while a batch is stuck (no end offsets needed)
         self.pending_since: datetime | None = None
@@ -77,31 +76,21 @@ class Tally:
         since = self.pending_since
         return (datetime.now(UTC) - since).total_seconds() if since else 0.0
 
-    async def open(self) -> None:
-        """Connects Postgres and loads the campaigns, once (the agent and health share it)."""
-        async with self._opening:
-            if self.pool is None:
-                pool = await connect_pool(self.settings.dsn, max_size=4, stateless=True)
-                self.campaigns = CampaignCache(CampaignStore(pool), self.settings.campaign_refresh)
-                await self.campaigns.start()
-                self.store = PostgresTallyStore(pool)
-                self.pool = pool
-
-    async def close(self) -> None:
-        if self.campaigns is not None:
-            await self.campaigns.stop()
-        if self.pool is not None:
-            await self.pool.close()
-
     async def run(self, stream: faust.StreamT[Any]) -> None:
-        await self.open()
         async for events in stream.noack_take(  # type: ignore[attr-defined]
             self.settings.tally_batch_size, self.settings.tally_batch_window
         ):
             batch: Sequence[EventT[Any]] = events  # noack_take yields events
-            await self._apply_until_stored(batch)
-            for event in batch:
-                await stream.ack(event)
+            storing = asyncio.ensure_future(self._apply_until_stored(batch))
+            try:
+                await asyncio.shield(storing)
+            except asyncio.CancelledError:
+                # The worker is stopping: finish and commit the batch being stored rather
+                # than roll it back, unless Postgres keeps it waiting (then it is replayed).
+                if await _finished(storing):
+                    await _ack(stream, batch)
+                raise
+            await _ack(stream, batch)
 
     async def _apply_until_stored(self, events: Sequence[EventT[Any]]) -> None:
         records, undecodable = _records(events)
@@ -111,10 +100,11 @@ class Tally:
         while True:
             started = time.perf_counter()
             try:
-                assert self.store is not None and self.campaigns is not None
+                store, campaigns = self.deps.store, self.deps.campaigns
+                assert store is not None and campaigns is not None, "TallyDeps not opened"
                 if newest is not None:
-                    await self.campaigns.fresh_as_of(newest)
-                written = await self.store.apply(records, self.campaigns.get)
+                    await campaigns.fresh_as_of(newest)
+                written = await store.apply(records, campaigns.get)
                 if undecodable:
                     await self._keep_undecodable(undecodable)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
@@ -127,8 +117,8 @@ class Tally:
             return
 
     async def _keep_undecodable(self, items: list[tuple[int, int, str, bytes]]) -> None:
-        assert self.pool is not None
-        await self.pool.executemany(
+        assert self.deps.pool is not None
+        await self.deps.pool.executemany(
             "INSERT INTO undecodable_events (source_partition, source_offset, error, raw)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             items,
@@ -148,6 +138,21 @@ class Tally:
                 m.rejected.labels(row["channel"], row["reason"]).inc()
         for found in written.detections:
             m.detections.labels(found.detection.rule.kind).inc(len(found.detection.ballot_ids))
+
+
+async def _finished(storing: asyncio.Future[None]) -> bool:
+    try:
+        async with asyncio.timeout(FINISH_SECONDS):
+            await storing  # a timeout cancels it: the transaction rolls back
+    except TimeoutError:
+        log.warning("batch not stored before stopping; it is delivered again on restart")
+        return False
+    return True
+
+
+async def _ack(stream: faust.StreamT[Any], batch: Sequence[EventT[Any]]) -> None:
+    for event in batch:
+        await stream.ack(event)
 
 
 def _records(
@@ -175,4 +180,4 @@ def _records(
 def register_agent(app: faust.App, tally: Tally) -> None:
     topic = app.topic(BALLOTS, key_serializer="raw", value_serializer="raw")
     app.agent(topic, name="tally")(tally.run)
-    announce.register_announcer(app, lambda: tally.pool)
+    announce.register_announcer(app, lambda: tally.deps.pool)
