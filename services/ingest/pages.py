@@ -1,8 +1,9 @@
 """Documents the ingest port serves: the H5 vote page, its QR codes and the OpenAPI document.
 
-The QR code encodes the page's public URL: VOTESTREAM_PUBLIC_BASE_URL when set (set it in
-production: behind a proxy the request's own host is not what voters should scan),
-otherwise the scheme and Host of the request.
+The QR code encodes the page's public URL, VOTESTREAM_PUBLIC_BASE_URL + `/vote/{id}`, and
+never anything from the request: the code is cached publicly, so a forged Host header would
+otherwise reach every voter who scans it after. Ingest refuses to start without the setting
+(`votestream up` sets it to its own ingest URL).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from urllib.parse import quote
 import segno
 from aiohttp import web
 
+from services.domain.errors import SettingsError
 from services.ingest.deps import DEPS
 from services.ingest.vote_page import render_vote_page
 
@@ -33,6 +35,11 @@ QR_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
 
 
 def register(app: web.Application) -> None:
+    if not app[DEPS].settings.public_base_url:
+        raise SettingsError(
+            "VOTESTREAM_PUBLIC_BASE_URL is not set: the vote page's QR codes and links need "
+            "the address voters reach this service at (e.g. https://vote.example.org)"
+        )
     app.router.add_get("/vote/{campaign_id}", vote_page)
     app.router.add_get("/vote/{campaign_id}/qr.svg", qr_code)
     app.router.add_get("/vote/{campaign_id}/qr.png", qr_code)
@@ -51,16 +58,18 @@ async def vote_page(request: web.Request) -> web.Response:
     )
 
 
-def vote_url(request: web.Request, campaign_id: str) -> str:
-    base = request.app[DEPS].settings.public_base_url or f"{request.scheme}://{request.host}"
-    return f"{base.rstrip('/')}/vote/{quote(campaign_id, safe='')}"
+def vote_url(public_base_url: str, campaign_id: str) -> str:
+    return f"{public_base_url.rstrip('/')}/vote/{quote(campaign_id, safe='')}"
 
 
 async def qr_code(request: web.Request) -> web.Response:
-    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
+    deps = request.app[DEPS]
+    campaign = deps.campaigns.require(request.match_info["campaign_id"])
     kind = request.path.rsplit(".", 1)[1]
+    base = deps.settings.public_base_url
+    assert base is not None  # register() refused to start without it
     return web.Response(
-        body=qr_bytes(vote_url(request, campaign.id), kind),
+        body=qr_bytes(vote_url(base, campaign.id), kind),
         content_type=QR_TYPES[kind],
         headers={"Cache-Control": "public, max-age=300"},
     )

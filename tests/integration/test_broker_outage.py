@@ -74,6 +74,7 @@ def ingest(broker: EmbeddedBroker, dsn: str, tmp_path: Path) -> Iterator[Ingest]
         "VOTESTREAM_DATABASE_URL": dsn,
         "VOTESTREAM_INGEST_PORT": str(port),
         "VOTESTREAM_DATA_DIR": str(data_dir),
+        "VOTESTREAM_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
     }
     with open(tmp_path / "ingest.log", "ab") as log:
         proc = subprocess.Popen(

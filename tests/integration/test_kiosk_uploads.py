@@ -119,7 +119,9 @@ async def running_ingest(database: str, pool_size: int) -> AsyncIterator[Ingest]
     await campaigns.load()
     sink, registry = SwitchableSink(), CollectorRegistry()
     deps = IngestDeps(
-        settings=Settings(admin_token="admin-secret", identity_key="pepper"),
+        settings=Settings(
+            admin_token="admin-secret", identity_key="pepper", public_base_url="http://vote.test"
+        ),
         pool=pool,
         campaign_store=store,
         campaigns=campaigns,

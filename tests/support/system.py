@@ -53,6 +53,7 @@ class System:
     def env(self) -> dict[str, str]:
         """What a CLI command needs to reach this system."""
         extra = {f"VOTESTREAM_{k}_PORT": str(v) for k, v in self.ports.items()}
+        extra["VOTESTREAM_PUBLIC_BASE_URL"] = self.ingest  # as `up` gives its own ingest
         return {**os.environ, **extra, "VOTESTREAM_DATA_DIR": str(self.data_dir)}
 
     def secret(self, name: str) -> str:

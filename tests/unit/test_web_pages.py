@@ -7,10 +7,12 @@ import json
 from importlib.resources import files
 from pathlib import Path
 
+import pytest
 import segno
 
+from services.domain.errors import SettingsError
 from services.ingest.vote_page import render_vote_page
-from tests.unit.web_fakes import web_client
+from tests.unit.web_fakes import PUBLIC_BASE_URL, web_client
 
 
 def qr(url: str, kind: str) -> bytes:
@@ -37,15 +39,26 @@ async def test_the_vote_page_of_an_unknown_campaign_is_a_404_page(tmp_path: Path
         assert await response.read() == render_vote_page()
 
 
-async def test_the_qr_codes_encode_the_pages_url_from_the_request(tmp_path: Path) -> None:
-    async with web_client(tmp_path) as client:
-        url = str(client.make_url("/vote/demo"))
-        svg = await client.get("/vote/demo/qr.svg")
-        png = await client.get("/vote/demo/qr.png")
+FORGED = {"Host": "evil.example", "X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"}
+
+
+async def test_the_qr_codes_encode_the_public_base_url_whatever_the_host_header(
+    tmp_path: Path,
+) -> None:
+    """The QR is cached publicly: a forged Host must not get into what the next voter scans."""
+    async with web_client(tmp_path, public_base_url=PUBLIC_BASE_URL) as client:
+        svg = await client.get("/vote/demo/qr.svg", headers=FORGED)
+        png = await client.get("/vote/demo/qr.png", headers=FORGED)
         assert (svg.status, svg.content_type) == (200, "image/svg+xml")
-        assert await svg.read() == qr(url, "svg")
+        assert await svg.read() == qr(f"{PUBLIC_BASE_URL}/vote/demo", "svg")
         assert (png.status, png.content_type) == (200, "image/png")
-        assert await png.read() == qr(url, "png")
+        assert await png.read() == qr(f"{PUBLIC_BASE_URL}/vote/demo", "png")
+
+
+async def test_ingest_refuses_to_start_without_a_public_base_url(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="VOTESTREAM_PUBLIC_BASE_URL"):
+        async with web_client(tmp_path, public_base_url=None):
+            pass
 
 
 async def test_the_qr_codes_use_the_public_base_url_when_set(tmp_path: Path) -> None:
