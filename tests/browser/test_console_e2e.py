@@ -116,7 +116,7 @@ async def test_an_organiser_runs_a_campaign_from_the_form_to_the_downloaded_fina
     await page.locator("#held-link").click()
     groups = page.locator("form.held-group")
     await expect(groups).to_have_count(1)
-    await screenshot(page, "console-held")
+    await screenshot(page, "console-held", full_page=False)  # a page per held ballot
     await groups.locator(".select-all").check()
     await groups.locator("input[name=reason]").fill("现场核实为真实居民")
     await groups.locator("button[value=release]").click()

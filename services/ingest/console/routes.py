@@ -42,6 +42,7 @@ from services.ingest.kiosk.registry import PostgresKioskRegistry
 
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
 MAX_UPLOAD = 512 * 1024
+EVIDENCE_SHOWN = 3  # detections shown per rule: the latest; the API lists them all
 NEW_CAMPAIGN_FORM = {
     "timezone": "Asia/Shanghai",
     "top_n": "10",
@@ -351,8 +352,9 @@ async def _sealed(console: Console) -> set[str]:
     return {r["campaign_id"] for r in rows}
 
 
-def _local(campaign: Campaign, moment: datetime) -> str:
-    return moment.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M")
+def _local(campaign: Campaign, moment: datetime, *, seconds: bool = False) -> str:
+    """A moment as the campaign's organisers read it: in the campaign's time zone."""
+    return moment.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else ""))
 
 
 def _no_store() -> dict[str, str]:
@@ -370,9 +372,10 @@ async def held_page(console: Console, visit: Visit) -> web.Response:
     for ballot in ballots:
         group = groups.setdefault(ballot["rule"], {"ballots": [], "detections": []})
         group["ballots"].append(ballot)
-    for detection in detections:
-        if detection["rule"] in groups:
-            groups[detection["rule"]]["detections"].append(detection)
+    for detection in reversed(detections):  # the latest first; a few show the pattern
+        found = groups.get(detection["rule"])
+        if found is not None and len(found["detections"]) < EVIDENCE_SHOWN:
+            found["detections"].append(detection)
     return render(visit.request, "held.html", visit.session, campaign=campaign, groups=groups)
 
 
@@ -442,7 +445,10 @@ async def revoke_kiosk(console: Console, visit: Visit) -> web.Response:
 
 async def results_page(console: Console, visit: Visit) -> web.Response:
     campaign = await console.deps.campaign_store.get(visit.request.match_info["cid"])
-    snapshots = await reads.snapshot_list(console.deps.pool, campaign.id)
+    snapshots = [
+        {**s, "as_of": _local(campaign, s["as_of"], seconds=True)}
+        for s in await reads.snapshot_list(console.deps.pool, campaign.id)
+    ]
     final = next((s for s in snapshots if s["final"]), None)
     public_key, key_url = await _public_key(console)
     return render(
