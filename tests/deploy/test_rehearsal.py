@@ -28,7 +28,7 @@ def test_dev_overlay_goes_live_and_survives_losing_pods_under_load(
 ) -> None:
     with Rehearsal(rendered["dev"], tmp_path) as rehearsal:
         rehearsal.run_golive()
-        summary = rehearsal.drive_load_and_kill(rate=100, seconds=12, kill_after=4)
+        summary = rehearsal.drive_load_and_kill(rate=100, seconds=12, kill_at=200)
         timeline = "\n".join(f"{t:6.1f}s {what}" for t, what in rehearsal.timeline)
         assert summary["exit_code"] == 0, f"{summary}\n{timeline}"
         assert summary["differences"] == [], summary

@@ -93,7 +93,7 @@ def http_get(host: str, port: int, path: str, timeout: float) -> tuple[int | Non
     try:
         connection.request("GET", path)
         response = connection.getresponse()
-        return response.status, response.read(500).decode(errors="replace")
+        return response.status, response.read().decode(errors="replace")
     except OSError as exc:
         return None, f"{type(exc).__name__}: {exc}"
     finally:

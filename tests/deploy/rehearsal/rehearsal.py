@@ -253,9 +253,10 @@ class Rehearsal:
 
     # -- the load round ----------------------------------------------------------------
 
-    def drive_load_and_kill(self, rate: float, seconds: float, kill_after: float) -> dict[str, Any]:
-        """Ballots at the Service addresses; one ingest and one tally pod SIGKILLed mid-load
-        and replaced; returns the loadgen's summary (its own count against the published)."""
+    def drive_load_and_kill(self, rate: float, seconds: float, kill_at: int) -> dict[str, Any]:
+        """Ballots at the Service addresses; once `kill_at` ballots are published, one ingest
+        and one tally pod are SIGKILLed and replaced while the load goes on; returns the
+        loadgen's summary (its own count against the published totals)."""
         summary_file = self.base / "loadgen.json"
         env = {
             **os.environ,
@@ -274,7 +275,7 @@ class Rehearsal:
         out = (self.base / "loadgen.log").open("w")
         loadgen = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            time.sleep(kill_after)  # a point inside the load, not a condition to await
+            self.await_published(kill_at, loadgen)
             if loadgen.poll() is not None:
                 raise RehearsalFailed(f"loadgen ended before the kills: {self._log('loadgen')}")
             replacements = []
@@ -299,6 +300,20 @@ class Rehearsal:
         summary: dict[str, Any] = json.loads(summary_file.read_text())
         summary["exit_code"] = loadgen.returncode
         return summary
+
+    def await_published(self, counted: int, loadgen: subprocess.Popen[bytes]) -> None:
+        """Until the publish Service shows `counted` ballots of the campaign."""
+        url = f"/v1/campaigns/{self.campaign_id}/results"
+        host, port = self.service_url("votestream-publish").removeprefix("http://").split(":")
+        seen = 0
+        while seen < counted:
+            if loadgen.poll() is not None:
+                raise RehearsalFailed(f"loadgen ended at {seen} published: {self._log('loadgen')}")
+            status, body = http_get(host, int(port), url, 2)
+            if status == 200:
+                seen = int(json.loads(body)["ballots_counted"])
+            time.sleep(PROBE_EVERY)
+        self.note(f"{seen} ballots published: killing")
 
     def _log(self, name: str) -> str:
         path = self.base / f"{name}.log"
