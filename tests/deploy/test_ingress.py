@@ -6,6 +6,7 @@ fails the classification test until someone decides which it is.
 """
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -173,3 +174,19 @@ def test_only_the_ingress_controller_and_monitoring_reach_the_service_ports(
         allowed = {"monitoring"} if name.endswith("tally") else {"monitoring", "ingress-nginx"}
         assert sources == allowed, name
     assert len(by_kind(overlay, "Ingress")) == 1
+
+
+def test_the_vote_pages_public_url_is_the_ingress_host_over_https(
+    overlay: list[Manifest], ingress: Manifest
+) -> None:
+    (config,) = [
+        d["data"]
+        for d in by_kind(overlay, "ConfigMap")
+        if d["metadata"]["name"].startswith("votestream-config")
+    ]
+    url = urlsplit(config["VOTESTREAM_PUBLIC_BASE_URL"])
+    tls_hosts = {h for entry in ingress["spec"]["tls"] for h in entry["hosts"]}
+    # QR codes and links voters follow must land on the TLS entrance, not somewhere else.
+    assert url.scheme == "https"
+    assert url.hostname in tls_hosts
+    assert routed_to(ingress, f"{url.path.rstrip('/')}/vote/zibo-2021-b2") == "votestream-ingest"
