@@ -120,7 +120,11 @@ class KioskUploads:
         in the order the kiosk cast them (the first counts, a second hits the limit). Refs are
         sealed afresh for every ballot, so a voter is known only by the key opened from them.
         """
-        prepared = [self._prepare(device_id, batch, entry, now) for entry in batch.ballots]
+        # Opening a ref costs ~0.3 ms of CPU (X25519, phone parsing): a thread keeps a batch of
+        # a thousand from stalling every other request on this process's event loop.
+        prepared = await asyncio.to_thread(
+            lambda: [self._prepare(device_id, batch, entry, now) for entry in batch.ballots]
+        )
         by_voter: dict[str, list[int]] = {}
         for index, item in enumerate(prepared):
             voter = item[1].voter_key if isinstance(item, tuple) else f"refused:{index}"
