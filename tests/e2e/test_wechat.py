@@ -159,6 +159,14 @@ def test_hostile_bodies_get_400_or_403_and_never_a_ballot(system: System, peer: 
         f"{peer.base}/wechat", params=bad_msg_signature, content=sealed, timeout=5
     )
     assert response.status_code == 403
+    # sealed with our token and key but for another account's appid: msg_signature holds,
+    # the appid inside does not
+    elsewhere = WeChatPeer(peer.base, peer.token, "wx" + "0" * 16, system.secret("wechat_aes_key"))
+    response = elsewhere.post(*elsewhere.request(vote, safe=True))
+    assert (response.status_code, response.json()["error"]["code"]) == (
+        400,
+        "bad_wechat_ciphertext",
+    )
     # the same voter's one valid vote is counted: nothing before it used their limit
     accepted = UUID.search(
         peer.reply(
