@@ -4,12 +4,16 @@ signed-out session, no guessed token; and every action lands in the append-only 
 
 from __future__ import annotations
 
+import base64
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.support.system import System
 
@@ -140,3 +144,21 @@ async def test_signing_out_ends_the_session_and_every_action_is_audited(
     assert [a["action"] for a in actions] == ["sign_in", "sign_out"]
     with pytest.raises(asyncpg.RaiseError, match="append-only"):
         await db.execute("DELETE FROM console_audit WHERE organiser = '赵六'")
+
+
+def test_a_kiosk_is_registered_listed_and_revoked_with_a_bad_key_refused(system: System) -> None:
+    key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    device = f"hall-{uuid.uuid4().hex[:6]}"
+    client, csrf = signed_in(system, organiser="终端管理员")
+    bad = client.post("/admin/kiosks", data={"csrf": csrf, "device_id": device, "public_key": "x"})
+    assert bad.status_code == 400 and "base64" in bad.text
+    data = {"csrf": csrf, "device_id": device, "public_key": base64.b64encode(key).decode()}
+    assert client.post("/admin/kiosks", data=data).status_code == 303
+    listed = client.get("/admin/kiosks").text
+    assert f'data-device="{device}"' in listed
+
+    assert client.post(f"/admin/kiosks/{device}/revoke", data={"csrf": csrf}).status_code == 303
+    devices = httpx.get(
+        f"{system.ingest}/v1/admin/kiosks", headers=system.admin_headers(), timeout=5
+    ).json()["kiosks"]
+    assert [d["revoked"] for d in devices if d["device_id"] == device] == [True]
