@@ -9,9 +9,9 @@ ballot, where a database round trip per request would cost more than the ballot 
 So the limits are per ingest process: N replicas admit up to N x the rate per key. Set
 them for one process (VOTESTREAM_RATE_IP_PER_SECOND / _IP_BURST, _VOTER_PER_SECOND /
 _VOTER_BURST, _OTP_IP_PER_MINUTE); a rate of 0 switches that limit off. The limits that
-cost money or guard secrets — SMS sends per phone, code attempts — are kept in PostgreSQL
-instead (see otp.py), so they hold across processes. The stateful defence is the tally's
-per-voter limit, which no replica count can get around.
+cost money or guard secrets — SMS sends per phone, per number block and overall, code
+attempts — are kept in PostgreSQL instead (see otp.py), so they hold across processes. The
+stateful defence is the tally's per-voter limit, which no replica count can get around.
 """
 
 from __future__ import annotations
