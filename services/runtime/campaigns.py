@@ -22,6 +22,7 @@ import yaml
 from services.domain.campaign import Campaign, parse_campaign, parse_duration
 from services.domain.campaign_changes import campaign_hash, classify_change, history_row_hash
 from services.domain.errors import CampaignInvalidError, NotFoundError
+from services.runtime.locks import CAMPAIGN_LOCK, LOCK_CAMPAIGN
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ class CampaignStore:
         check and the write are one transaction under the campaign row's lock."""
         at = (now or datetime.now(UTC)).astimezone(UTC)  # hashed as stored: in UTC
         async with self.pool.acquire() as conn, conn.transaction():
+            # waits for the tally's batches of this campaign, which hold it shared: the
+            # check below then sees every ballot they counted, and later ones see this change
+            await conn.execute(LOCK_CAMPAIGN, CAMPAIGN_LOCK, campaign.id)
             await conn.execute(
                 "INSERT INTO campaigns (id, definition) VALUES ($1, '{}'::jsonb)"
                 " ON CONFLICT (id) DO NOTHING",

@@ -23,8 +23,15 @@ import orjson
 
 from schemas.events import ballot_fields
 from services.domain.ballot import Ballot
-from services.domain.campaign import Campaign
-from services.runtime.locks import LOCK_PARTITIONS, LOCK_VOTERS, PARTITION_LOCK, VOTER_LOCK
+from services.domain.campaign import Campaign, parse_campaign
+from services.runtime.locks import (
+    CAMPAIGN_LOCK,
+    LOCK_CAMPAIGNS_SHARED,
+    LOCK_PARTITIONS,
+    LOCK_VOTERS,
+    PARTITION_LOCK,
+    VOTER_LOCK,
+)
 from services.tally import detect
 from services.tally.counting import Decisions, Record, decide_batch
 
@@ -95,6 +102,7 @@ class PostgresTallyStore:
         voters = sorted({(b.campaign_id, b.voter_key) for b in ballots})
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(LOCK_PARTITIONS, PARTITION_LOCK, partitions)
+            in_force = await _in_force(conn, sorted({b.campaign_id for b in ballots}), campaigns)
             # before any read: what this batch reads about its voters is then final until
             # it commits, whichever worker holds their other ballots
             if voters:
@@ -104,9 +112,9 @@ class PostgresTallyStore:
             known = await _known(conn, ballot_ids)
             usage = await _usage(conn, voters)
             marks = await _marks(conn, partitions)
-            decisions = decide_batch(records, campaigns, known, usage, marks)
+            decisions = decide_batch(records, in_force, known, usage, marks)
             # a campaign's defences may hold or reject what the rules counted (issue 10)
-            found = await detect.screen_batch(conn, decisions, campaigns)
+            found = await detect.screen_batch(conn, decisions, in_force)
             rows = await conn.fetch(_WRITE, _payload(decisions)) if decisions.fates else []
             detected = await detect.record(conn, found, {r["ballot_id"] for r in rows})
             if decisions.marks:
@@ -117,6 +125,29 @@ class PostgresTallyStore:
                 )
         duplicates = decisions.duplicates + len(decisions.fates) - len(rows)
         return Written(rows, duplicates, detected)
+
+
+async def _in_force(
+    conn: asyncpg.Connection, ids: list[str], cached: Callable[[str], Campaign | None]
+) -> Callable[[str], Campaign | None]:
+    """The definitions in force for this batch: the cached ones, unless a change committed
+    since the cache read them (then the stored one). Under the campaigns' shared locks, no
+    change can commit until the batch has (services/runtime/locks.py)."""
+    if not ids:
+        return cached
+    await conn.execute(LOCK_CAMPAIGNS_SHARED, CAMPAIGN_LOCK, ids)
+    seen = [cached(cid) for cid in ids]
+    rows = await conn.fetch(
+        "SELECT c.id, c.definition FROM campaigns c"
+        " JOIN unnest($1::text[], $2::jsonb[]) AS k(id, definition) ON k.id = c.id"
+        " WHERE c.definition IS DISTINCT FROM k.definition",
+        ids,
+        [orjson.dumps(c.to_dict()).decode() if c else None for c in seen],
+    )
+    if not rows:
+        return cached
+    newer = {r["id"]: parse_campaign(orjson.loads(r["definition"])) for r in rows}
+    return lambda cid: newer.get(cid) or cached(cid)
 
 
 async def _known(conn: asyncpg.Connection, ballot_ids: list[UUID]) -> set[UUID]:

@@ -6,6 +6,7 @@ requests go through the admin routes as the organiser sends them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from collections.abc import AsyncIterator
@@ -30,6 +31,7 @@ from services.runtime.settings import Settings
 from services.tally.counting import Record
 from services.tally.store import PostgresTallyStore
 from tests.support.campaigns import make_campaign
+from tests.support.waiting import eventually_async
 
 TOKEN = "integrity-admin"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -234,3 +236,40 @@ async def test_history_rows_cannot_be_updated_deleted_or_truncated(rig: Rig) -> 
         with pytest.raises(asyncpg.RestrictViolationError, match="append-only"):
             await rig.pool.execute(statement)
     assert [h["actor"] for h in await rig.history("kept")] == ["admin-api"]
+
+
+async def test_a_rules_change_waits_for_a_batch_counting_the_first_ballot(rig: Rig) -> None:
+    """The tally's batch and the change of its campaign never overlap: a change that starts
+    while a batch is counting the campaign's first ballot sees it, and is refused."""
+    data = definition("racing")
+    await rig.put(data)
+    campaign = await rig.store.get("racing")
+    now = datetime.now(UTC)
+    voter = hashlib.sha256(b"racing").hexdigest()
+    ballot = Ballot(uuid.uuid4(), "racing", "web", voter, ("c1",), now, now)
+    async with rig.pool.acquire() as gate, gate.transaction():
+        # the batch stops at its cut-off read, inside its transaction, its locks taken
+        await gate.execute("LOCK TABLE cutoff_marks IN ACCESS EXCLUSIVE MODE")
+        batch = asyncio.create_task(
+            PostgresTallyStore(rig.pool).apply(
+                [Record(ballot, 0, 0, "r" * 64)], {"racing": campaign}.get
+            )
+        )
+
+        async def waiting(n: int) -> bool:
+            found = await rig.pool.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock'"
+            )
+            return bool(found == n)
+
+        await eventually_async(lambda: waiting(1), 30, "the batch waiting at its cut-off read")
+        fewer = [c for c in data["candidates"] if c["id"] != "c4"]
+        change = asyncio.create_task(rig.put({**data, "candidates": fewer}))
+
+        await eventually_async(lambda: waiting(2), 30, "the change waiting for the batch")
+    written = await batch
+    assert [r["status"] for r in written.rows] == ["counted"]
+    status, body = await change
+    assert status == 409 and body["error"]["code"] == "campaign_locked"
+    assert (await rig.store.get("racing")).to_dict() == campaign.to_dict()

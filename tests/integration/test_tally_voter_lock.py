@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.domain.ballot import Ballot
+from services.runtime.campaigns import CampaignStore
 from services.tally.counting import Record
 from services.tally.store import PostgresTallyStore
 from tests.support.campaigns import make_campaign
@@ -133,3 +134,19 @@ async def test_however_ballots_spread_over_concurrent_partitions_no_voter_exceed
     )
     sent = sum(len(p) for p in spread.values())
     assert rejected == sent - sum(counted[k] for k in keys)
+
+
+async def test_a_batch_is_judged_by_the_definition_stored_when_it_commits(
+    pool: asyncpg.Pool,
+) -> None:
+    """A worker's cached definition may be a moment old: a change committed before the batch
+    took its campaign locks is what the batch is judged by (so a rules change can never let
+    ballots be counted under the rules it replaced)."""
+    cached = make_campaign("fresh", now=NOW)
+    stored = make_campaign("fresh", now=NOW, candidates=("c1", "c2", "c3", "c4", "c5"))
+    await CampaignStore(pool).put(stored)
+    ballot = Ballot(uuid.uuid4(), "fresh", "web", voter_key("f"), ("c5",), NOW, NOW)
+    written = await PostgresTallyStore(pool).apply(
+        [Record(ballot, 0, 0, "r" * 64)], {"fresh": cached}.get
+    )
+    assert [(r["status"], r["reason"]) for r in written.rows] == [("counted", None)]
