@@ -12,6 +12,7 @@ import os
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services.domain.errors import UnavailableError
 from services.publish.signing import ALGORITHM, public_key_text, signing_key_text
 from services.runtime.db import check_schema, expected_version
 from services.runtime.db import migrate as apply_migrations
@@ -45,10 +46,15 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 async def migrate(args: argparse.Namespace) -> int:
     dsn = Settings.from_env(os.environ).dsn
-    async for attempt in retrying("postgres", POSTGRES_UNREACHABLE, give_up_after=args.wait):
-        with attempt:
-            return await (_check(dsn) if args.check else _apply(dsn))
-    return 1  # not reached: retrying re-raises the last error
+    try:
+        async for attempt in retrying("postgres", POSTGRES_UNREACHABLE, give_up_after=args.wait):
+            with attempt:
+                return await (_check(dsn) if args.check else _apply(dsn))
+    except POSTGRES_UNREACHABLE as exc:
+        raise UnavailableError(
+            f"PostgreSQL did not answer within {args.wait:g} s: {type(exc).__name__}: {exc}"
+        ) from exc
+    raise AssertionError("not reached: retrying returns or raises")
 
 
 async def _apply(dsn: str) -> int:

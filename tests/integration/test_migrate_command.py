@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from services.runtime.db import expected_version, migration_files
+from services.runtime.processes import free_port
 from tests.support.stack import Stack
 from tests.support.system import REPO
 
@@ -120,3 +121,12 @@ async def test_migrate_refuses_a_schema_newer_than_the_code_with_one_clear_line(
             f" this code knows up to {expected_version()}; run the matching votestream release"
         ]
         assert "applied" not in refused.stdout
+
+
+def test_migrate_gives_up_on_an_unreachable_postgres_after_its_wait_with_one_line() -> None:
+    nobody = f"postgresql://votestream@127.0.0.1:{free_port()}/votestream"
+    refused = votestream(nobody, "migrate", "--wait", "1")
+    assert refused.returncode == 2, refused.stderr
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("votestream: PostgreSQL did not answer within 1 s: "), last
+    assert "Traceback" not in refused.stderr
