@@ -111,6 +111,7 @@ async def test_an_organiser_runs_a_campaign_from_the_form_to_the_downloaded_fina
     assert summary["accepted"] > 0
     # Every loadgen voter signed in just now, so the campaign's rule holds each first ballot
     await expect(page.locator("#held")).not_to_have_text("0", timeout=30_000)
+    await expect(page.locator("#delay")).to_have_text(re.compile(r"^[0-9.]+秒$"))
     await screenshot(page, "console-live")
 
     await page.locator("#held-link").click()

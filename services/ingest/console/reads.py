@@ -32,6 +32,7 @@ async def live(pool: asyncpg.Pool, campaign_id: str) -> dict[str, Any]:
     snapshot = await latest_snapshot(pool, campaign_id)
     now = datetime.now(UTC)
     return {
+        "delay": await counting_delay(pool, campaign_id),
         "counted": sum(r["n"] for r in rows if r["status"] == "counted"),
         "rejected": sum(r["n"] for r in rows if r["status"] == "rejected"),
         "held": sum(r["n"] for r in rows if r["status"] == "held"),
@@ -41,6 +42,28 @@ async def live(pool: asyncpg.Pool, campaign_id: str) -> dict[str, Any]:
             {"minute": r["window_start"].isoformat(), "ballots": r["n"]} for r in minutes
         ],
         "snapshot": _summary(snapshot, now) if snapshot else None,
+    }
+
+
+async def counting_delay(pool: asyncpg.Pool, campaign_id: str) -> dict[str, float | None]:
+    """How far behind counting runs, as an organiser can read it: the 95th percentile of
+    received -> decided over the last two minutes' ballots, and how long ago the newest
+    decided ballot was received (it grows while traffic arrives and the tally stalls; the
+    Kafka consumer lag itself is on the Grafana dashboard)."""
+    row = await pool.fetchrow(
+        "SELECT (SELECT percentile_cont(0.95) WITHIN GROUP"
+        "          (ORDER BY extract(epoch FROM counted_at - received_at))"
+        "        FROM ballots WHERE campaign_id = $1"
+        "          AND received_at > now() - interval '2 minutes') AS p95,"
+        " extract(epoch FROM now() - (SELECT max(received_at) FROM ballots"
+        "                             WHERE campaign_id = $1)) AS newest_age",
+        campaign_id,
+    )
+    return {
+        "p95_seconds": None if row["p95"] is None else round(float(row["p95"]), 2),
+        "newest_age_seconds": None
+        if row["newest_age"] is None
+        else round(float(row["newest_age"]), 1),
     }
 
 

@@ -58,6 +58,8 @@ if (live) {
       setText("counted", data.counted);
       setText("rejected", data.rejected);
       setText("held", data.held);
+      const delay = document.getElementById("delay");
+      delay.textContent = data.delay.p95_seconds === null ? "—" : `${data.delay.p95_seconds}${delay.dataset.suffix}`;
       const age = document.getElementById("snapshot-age");
       age.textContent = data.snapshot ? `#${data.snapshot.seq} · ${data.snapshot.age_seconds}${age.dataset.suffix}` : age.dataset.none;
       fillList("by-channel", Object.entries(data.by_channel), "channel");
