@@ -51,7 +51,8 @@ def test_each_deliberate_breakage_fails_the_rehearsal(
 ) -> None:
     breaks, reason = BREAKAGES[breakage]
     with (
-        Rehearsal(breaks(rendered["dev"]), tmp_path, ready_timeout=20) as rehearsal,
+        # Ready comes within a retry (5 s) of the migration; without one, 12 s shows it never does.
+        Rehearsal(breaks(rendered["dev"]), tmp_path, ready_timeout=12) as rehearsal,
         pytest.raises((RehearsalFailed, PodFailed), match=re.compile(reason, re.DOTALL)),
     ):
         rehearsal.run_golive()

@@ -55,6 +55,9 @@ KAFKA_SECURITY_DROPPED = (
     "VOTESTREAM_KAFKA_SASL_MECHANISM",
     "VOTESTREAM_KAFKA_CA_FILE",
 )
+# How long a service may take to reach Kafka and Postgres once they are up (its retry
+# backoff is capped at a few seconds; the rest is a slow machine's margin).
+DEPENDENCIES_TIMEOUT = 60
 PROBE_EVERY = 0.25  # faster than any manifest's period: the rehearsal is not about timing
 
 
@@ -368,6 +371,22 @@ class Rehearsal:
             if len(chosen) != 1:
                 raise RehearsalFailed(f"Service/{name} selects {len(chosen)} Deployments")
             service_target(service, chosen[0])
+        self.check_ingress_backends()
+
+    def check_ingress_backends(self) -> None:
+        """Every Ingress path goes to a Service of these manifests, at one of its ports."""
+        services = {s["metadata"]["name"]: s for s in by_kind(self.docs, "Service")}
+        for ingress in by_kind(self.docs, "Ingress"):
+            for rule in ingress["spec"].get("rules", []):
+                for path in rule.get("http", {}).get("paths", []):
+                    backend = path["backend"]["service"]
+                    service = services.get(backend["name"])
+                    if service is None:
+                        raise RehearsalFailed(f"Ingress path {path['path']}: no {backend}")
+                    port = backend["port"]
+                    ports = [(p.get("name"), p["port"]) for p in service["spec"]["ports"]]
+                    if not any(port.get("name") == n or port.get("number") == k for n, k in ports):
+                        raise RehearsalFailed(f"Ingress path {path['path']}: {backend} has no port")
 
     def start_service_proxies(self) -> None:
         self.proxies = ServiceProxies()
@@ -498,7 +517,7 @@ class Rehearsal:
     def await_waiting_for_schema(self) -> None:
         """With Kafka and Postgres up but no migration run, every service reaches them and
         stays unready, waiting for the schema (its log says what it waits for)."""
-        deadline = time.monotonic() + self.ready_timeout
+        deadline = time.monotonic() + DEPENDENCIES_TIMEOUT
         pods = [p for p in self.live_pods() if p.template.owner.startswith("Deploy")]
         while True:
             self.raise_failures()
@@ -523,7 +542,9 @@ class Rehearsal:
                 for pod in pods:
                     probe = pod.template.probes.get("readiness")
                     answer = pod.probe(probe) if probe else (None, "no readiness probe")
-                    states.append(f"{pod.name}: {answer}\n{pod.tail(5)}")
+                    waits = [x for x in pod.tail(200).splitlines() if "waiting for" in x]
+                    last = waits[-1] if waits else pod.tail(5)
+                    states.append(f"{pod.name}: /readyz {answer}; last wait: {last}")
                 raise RehearsalFailed(
                     f"not ready within {self.ready_timeout:.0f}s:\n" + "\n".join(states)
                 )
