@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
 import pytest
+import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,6 +36,7 @@ from services.runtime.settings import Settings
 from services.tally.counting import Record
 from services.tally.store import PostgresTallyStore
 from tests.support.campaigns import make_campaign
+from tests.support.system import REPO
 from tests.support.waiting import eventually_async
 
 TOKEN = "integrity-admin"
@@ -98,7 +104,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(database: str, tmp_path: Any) -> AsyncIterator[Rig]:
+async def rig(database: str, tmp_path: Path) -> AsyncIterator[Rig]:
     pool = await asyncpg.create_pool(database, min_size=1, max_size=4)
     store = CampaignStore(pool)
     deps = cast(
@@ -273,3 +279,37 @@ async def test_a_rules_change_waits_for_a_batch_counting_the_first_ballot(rig: R
     status, body = await change
     assert status == 409 and body["error"]["code"] == "campaign_locked"
     assert (await rig.store.get("racing")).to_dict() == campaign.to_dict()
+
+
+def load(dsn: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """`votestream campaign load FILE` as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "services", "campaign", "load", str(path)],
+        env={**os.environ, "VOTESTREAM_DATABASE_URL": dsn},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_campaign_load_follows_the_same_rules(
+    rig: Rig, database: str, tmp_path: Path
+) -> None:
+    data = definition("loaded")
+    path = tmp_path / "loaded.yaml"
+    path.write_text(yaml.safe_dump(data), "utf-8")
+    done = await asyncio.to_thread(load, database, path)
+    assert done.returncode == 0 and "(created)" in done.stdout, done.stderr
+    await rig.count_a_ballot("loaded")
+    path.write_text(yaml.safe_dump({**data, "top_n": 1}), "utf-8")
+    done = await asyncio.to_thread(load, database, path)
+    assert done.returncode == 2 and "counting rules are frozen" in done.stderr
+    assert (await rig.store.get("loaded")).top_n == 2
+    path.write_text(yaml.safe_dump({**data, "title": "Clearer"}), "utf-8")
+    done = await asyncio.to_thread(load, database, path)
+    assert done.returncode == 0 and "(wording)" in done.stdout, done.stderr
+    history = await rig.history("loaded")
+    assert [h["changes"] for h in history] == [["created"], ["wording"]]
+    assert all(h["actor"].startswith("cli:") for h in history)
