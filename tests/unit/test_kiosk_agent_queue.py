@@ -108,3 +108,19 @@ def test_the_queue_is_in_wal_mode_and_holds_no_raw_number(tmp_path: Path) -> Non
     stored = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert b"13800138000" not in stored
     assert ref.encode() in stored  # sealed: only the server can open it
+
+
+def test_a_queue_written_before_body_hashes_chains_on_from_its_last_batch(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / "q.db")
+    old.executescript(
+        "CREATE TABLE batches (seq INTEGER PRIMARY KEY, batch_id TEXT NOT NULL UNIQUE,"
+        " body BLOB NOT NULL, state TEXT NOT NULL DEFAULT 'pending', answer TEXT);"
+    )
+    old.execute("INSERT INTO batches VALUES (1, 'b1', X'7b7d', 'answered', '{}')")
+    old.commit()
+    old.close()
+    queue = KioskQueue(tmp_path / "q.db")
+    queue.cast("camp", voter_ref(PHONE), ["c01"], str(uuid.uuid4()))
+    batch = queue.next_batch(10)
+    assert batch is not None and batch.seq == 2
+    assert orjson.loads(batch.body)["prev_hash"] == hashlib.sha256(b"{}").hexdigest()
