@@ -82,12 +82,16 @@ def test_follow_scan_vote_and_three_retries_count_one_ballot(
     first = peer.reply(peer.post(query, body), safe=True)
     ballot_id = UUID.search(first)
     assert ballot_id is not None, first
-    retries = [  # WeChat's identical retries, on either process, and the MsgId under a new query
+    resealed = peer.request(vote, safe=True, like=query)
+    assert resealed[1] != body and resealed[0]["timestamp"] == query["timestamp"]
+    retries = [  # WeChat's identical retries on either process, the same message sealed
+        # again under the same timestamp and nonce, and the MsgId under a new query
         peer.reply(peer.post(query, body), safe=True),
         peer.reply(peer.post(query, body, base=second_ingest), safe=True),
+        peer.reply(peer.post(*resealed), safe=True),
         peer.reply(peer.push(vote, safe=True, base=second_ingest), safe=True),
     ]
-    assert retries == [first] * 3
+    assert retries == [first] * 4
 
     def counted() -> dict[str, Any] | None:
         snapshot = _results(system, cid)
@@ -111,7 +115,13 @@ async def _rows_naming(system: System, text: str) -> int:
     )
     try:
         found = 0
-        for table in ("wechat_messages", "wechat_sessions", "ballots", "snapshots"):
+        for table in (
+            "wechat_messages",
+            "wechat_sessions",
+            "wechat_nonces",
+            "ballots",
+            "snapshots",
+        ):
             query = f"SELECT count(*) FROM {table} t WHERE t::text LIKE '%' || $1 || '%'"
             found += await conn.fetchval(query, text)
         found += await conn.fetchval(  # the outbox keeps the ballot record as bytes

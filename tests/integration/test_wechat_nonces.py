@@ -24,7 +24,7 @@ async def test_a_pair_answers_its_first_body_again_and_refuses_any_other(databas
         with pytest.raises(WeChatReplayError):
             await second.check(query, b"<xml>forged</xml>")
         await first.check({**query, "nonce": "2"}, b"<xml>forged</xml>")  # a new pair is new
-        digests = await pool.fetch("SELECT body_digest FROM wechat_nonces")
+        digests = await pool.fetch("SELECT message_digest FROM wechat_nonces")
         assert len(digests) == 2 and all(b"real" not in bytes(r[0]) for r in digests)
     finally:
         await pool.close()

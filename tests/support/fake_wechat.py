@@ -141,9 +141,12 @@ class WeChatPeer:
         digest = hashlib.sha1("".join(sorted((self.token, timestamp, nonce))).encode())
         return {"signature": digest.hexdigest(), "timestamp": timestamp, "nonce": nonce}
 
-    def request(self, xml: str, *, safe: bool = False) -> tuple[dict[str, str], bytes]:
-        """The query and body WeChat would send for this message (a fresh timestamp and nonce)."""
-        query = self.query()
+    def request(
+        self, xml: str, *, safe: bool = False, like: dict[str, str] | None = None
+    ) -> tuple[dict[str, str], bytes]:
+        """The query and body WeChat would send for this message: a fresh timestamp and nonce,
+        or those of `like` (a retry sealed again, with a new random prefix)."""
+        query = self.query() if like is None else {k: like[k] for k in self.query()}
         body = xml
         if safe:
             sealed = fromstring(

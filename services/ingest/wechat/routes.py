@@ -110,8 +110,9 @@ async def _receive(request: web.Request) -> web.Response:
     envelope.verify(query)
     body = await _read_body(request)
     safe = is_safe(query)
-    message = parse_message(envelope.open(body, query))
-    await request.app[REPLAYS].check(query, body)  # only a push that passed every check binds
+    opened = envelope.open(body, query)
+    message = parse_message(opened)
+    await request.app[REPLAYS].check(query, opened)  # only a push that passed every check binds
     reply = await request.app[CHANNEL].answer(message)
     if not reply:
         return web.Response(text="success", content_type="text/plain")

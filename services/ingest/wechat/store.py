@@ -85,9 +85,9 @@ class WeChatStore:
         return int(status.rsplit(" ", 1)[-1])
 
     async def bind_nonce(self, timestamp: int, nonce: str, digest: bytes) -> bytes:
-        """The body digest the pair was first seen with (this one if the pair is new)."""
+        """The message digest the pair was first seen with (this one if the pair is new)."""
         inserted = await self.pool.execute(
-            "INSERT INTO wechat_nonces (ts, nonce, body_digest) VALUES ($1, $2, $3)"
+            "INSERT INTO wechat_nonces (ts, nonce, message_digest) VALUES ($1, $2, $3)"
             " ON CONFLICT (ts, nonce) DO NOTHING",
             timestamp,
             nonce,
@@ -97,7 +97,9 @@ class WeChatStore:
             return digest
         # a new statement: it sees the row a concurrent insert committed while we waited
         first = await self.pool.fetchval(
-            "SELECT body_digest FROM wechat_nonces WHERE ts = $1 AND nonce = $2", timestamp, nonce
+            "SELECT message_digest FROM wechat_nonces WHERE ts = $1 AND nonce = $2",
+            timestamp,
+            nonce,
         )
         return bytes(first) if first is not None else digest
 
