@@ -26,13 +26,15 @@ import httpx
 import jwt
 import pytest
 
+from services.domain.campaign import Campaign
 from services.runtime.campaigns import CampaignStore
 from services.runtime.db import expected_version
 from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
-from services.runtime.kafka import ensure_topics
+from services.runtime.kafka import ensure_topics, make_producer
+from services.runtime.locks import PARTITION_LOCK
 from services.runtime.processes import free_port
 from services.runtime.settings import ensure_dev_secrets, read_secrets
-from tests.faults.stream import CANDIDATES, fault_campaign
+from tests.faults.stream import CANDIDATES, BallotStream, fault_campaign
 from tests.support.stack import Stack
 from tests.support.system import REPO
 from tests.support.waiting import eventually, eventually_async
@@ -372,3 +374,60 @@ async def _counted(pool: asyncpg.Pool, ballots: list[Ballot]) -> bool:
         ids,
     )
     return bool(n == len(ids))
+
+
+async def test_sigterm_on_the_tally_commits_the_batch_it_is_storing(
+    broker: EmbeddedBroker, database: str, tmp_path: Path, started: list[Service]
+) -> None:
+    await ensure_topics(broker.bootstrap, 3)
+    campaign = fault_campaign(f"s-{uuid.uuid4().hex[:8]}")
+    blocker = await asyncpg.connect(database)
+    producer = make_producer(broker.bootstrap)
+    try:
+        await _put(database, campaign)
+        tally = start_service("tally", tmp_path, bootstrap=broker.bootstrap, dsn=database)
+        started.append(tally)
+        eventually(partial(tally.answers, "/readyz", 200), 90, "the tally ready")
+        # Hold every partition's lock: the tally's next batch waits inside its transaction.
+        await blocker.execute(
+            "SELECT pg_advisory_lock($1, p) FROM generate_series(0, 2) AS p", PARTITION_LOCK
+        )
+        await producer.start()
+        stream = BallotStream(producer, campaign, voters=50)
+        await stream.burst(40)
+        await eventually_async(lambda: _batch_waits(blocker), 30, "a batch waiting for its lock")
+        tally.proc.send_signal(signal.SIGTERM)
+        await eventually_async(
+            lambda: asyncio.to_thread(_not_ready, tally), 10, "the tally stopping"
+        )
+        await blocker.execute("SELECT pg_advisory_unlock_all()")
+        assert await asyncio.to_thread(tally.proc.wait, 60) == 0, tally.output()[-2000:]
+        stored = await blocker.fetchval(
+            "SELECT count(*) FROM ballots WHERE ballot_id = ANY($1::uuid[])", list(stream.sent)
+        )
+        assert stored == len(stream.sent) > 0
+    finally:
+        await producer.stop()
+        await blocker.close()
+
+
+async def _put(dsn: str, campaign: Campaign) -> None:
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
+    assert pool is not None
+    try:
+        await CampaignStore(pool).put(campaign)
+    finally:
+        await pool.close()
+
+
+async def _batch_waits(conn: asyncpg.Connection) -> bool:
+    waiting = await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        " AND wait_event = 'advisory'"
+    )
+    return bool(waiting)
+
+
+def _not_ready(service: Service) -> bool:
+    return service.proc.poll() is not None or service.status("/readyz") != 200
