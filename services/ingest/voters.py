@@ -14,9 +14,11 @@ Two kinds of token, told apart before any claim is trusted:
   applications, and a token it issued for another one must not vote here). HS256 site
   tokens are checked against them when they are set.
 - this server's own token (phone login, WeChat sessions): header `kid` OWN, `iss` and `aud`
-  OWN, and a `typ` naming its kind. Only an own `wechat_session` may carry `chn`/`cid`, whose
-  `sub` is already a voter key; in a site's token those claims are ignored, so a site can
-  never pick a voter key verbatim.
+  OWN, and a `typ` naming its kind. Only an own `wechat_session` counts `chn`/`cid`: its
+  `sub` is already a voter key. A site's token never does, so a site can never pick a voter
+  key verbatim: `chn` is reserved (a site's token with it is refused, which also sends
+  WeChat sessions signed before own tokens existed back through OAuth, to the same key),
+  and `cid` is ignored (logins often use it for their client id).
 Keys and the options of each check are resolved once, when the verifier is built at start.
 """
 
@@ -171,6 +173,10 @@ class TokenVerifier:
             if claims.get("chn") != "wechat" or not isinstance(cid, str):
                 raise UnauthorizedError("invalid WeChat session claims", code="invalid_token")
             return VoterToken(sub, None, issued, "wechat", cid)
+        if not check.own and "chn" in claims:
+            raise UnauthorizedError(
+                "the chn claim is reserved for this server's own sessions", code="invalid_token"
+            )
         return VoterToken(sub=sub, phone=_verified_phone(phone), issued_at=issued, channel="web")
 
     def _decode(self, token: str) -> tuple[_Check, dict[str, Any]]:

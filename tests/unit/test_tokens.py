@@ -234,14 +234,19 @@ def test_hs256_site_tokens_are_held_to_the_audience_when_one_is_configured() -> 
 WECHAT_CLAIMS: dict[str, Any] = {"chn": "wechat", "cid": "zibo"}
 
 
-@pytest.mark.parametrize("kind", ["hs256", "rs256"])
-def test_a_site_token_with_wechat_claims_gets_a_web_voter_key_not_its_sub(kind: str) -> None:
-    chosen = "a-voter-key-the-site-picked"
+def site_token(kind: str, sub: str, **extra: Any) -> tuple[TokenVerifier, str]:
     if kind == "hs256":  # the site shares the secret; no audience configured
-        verifier, token = HS, voter_token(chosen, **WECHAT_CLAIMS)
-    else:
-        verifier = external(RSA_PUBLIC_PEM)
-        token = jwt.encode(site_claims(sub=chosen, **WECHAT_CLAIMS), RSA_KEY, algorithm="RS256")
+        return HS, voter_token(sub, **extra)
+    token = jwt.encode(site_claims(sub=sub, **extra), RSA_KEY, algorithm="RS256")
+    return external(RSA_PUBLIC_PEM), token
+
+
+@pytest.mark.parametrize("kind", ["hs256", "rs256"])
+def test_a_site_token_with_wechat_claims_never_votes_with_its_sub_as_the_key(kind: str) -> None:
+    chosen = "a-voter-key-the-site-picked"
+    verifier, token = site_token(kind, chosen, **WECHAT_CLAIMS)
+    assert refusal(verifier, token) == "invalid_token"  # chn is this server's own claim
+    verifier, token = site_token(kind, chosen, cid="zibo")  # a login's client id, say
     verified = verifier.verify(f"Bearer {token}")
     assert (verified.channel, verified.campaign) == ("web", None)
     key = token_voter_key(b"k", "zibo", verified)
