@@ -26,7 +26,10 @@ async def test_every_route_of_the_app_is_documented_and_nothing_else(tmp_path: P
         served = {
             (route.method, route.resource.canonical)
             for route in client.app.router.routes()
-            if route.method != "HEAD" and route.resource is not None
+            if route.method != "HEAD"
+            and route.resource is not None
+            # the organiser console is HTML for browsers (docs/ORGANISERS.md), not an API
+            and not route.resource.canonical.startswith("/admin")
         }
     assert served - documented() == set(), "served but not documented"
     assert documented() - served == set(), "documented but not served"
