@@ -92,7 +92,8 @@ MEANINGS: dict[str, str] = {
     "wechat_token": "Token of the WeChat official account (message signatures).",
     "wechat_appid": "AppID of the WeChat official account.",
     "wechat_appsecret": "AppSecret of the WeChat official account.",
-    "wechat_aes_key": "EncodingAESKey (43 characters): WeChat's safe mode.",
+    "wechat_aes_key": "EncodingAESKey (43 characters): WeChat's safe mode; once set,"
+    " plaintext pushes are refused.",
     "webhook_secret": "HMAC key that signs webhook deliveries. Required with"
     " `VOTESTREAM_WEBHOOKS`.",
     "signing_key": "Base64 of the raw 32-byte Ed25519 key that signs snapshots"
