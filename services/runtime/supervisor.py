@@ -164,6 +164,7 @@ def up(env: dict[str, str], demo: Path | None, duration: str = "14d") -> int:
     secrets_path = ensure_dev_secrets(data_dir)
     env = {**env, "VOTESTREAM_DATA_DIR": str(data_dir)}
     settings = Settings.from_env(env)
+    env.setdefault("VOTESTREAM_PUBLIC_BASE_URL", f"http://{settings.host}:{settings.ingest_port}")
     logs = data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     stopping = threading.Event()
