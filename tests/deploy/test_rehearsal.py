@@ -34,14 +34,14 @@ def test_dev_overlay_goes_live_and_survives_losing_pods_under_load(
         assert summary["differences"] == [], summary
         assert summary["lost"] == 0, summary
         assert summary["expected_counted"] == summary["published_counted"] > 500, summary
-        rehearsal.raise_failures()
+        rehearsal.kubelet.raise_failures()
 
 
 @pytest.mark.slow
 def test_prod_overlay_goes_live(rendered: dict[str, list[Manifest]], tmp_path: Path) -> None:
     with Rehearsal(rendered["prod"], tmp_path) as rehearsal:
         rehearsal.run_golive()
-        rehearsal.raise_failures()
+        rehearsal.kubelet.raise_failures()
 
 
 @pytest.mark.slow

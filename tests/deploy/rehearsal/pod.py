@@ -51,6 +51,7 @@ class Pod:
     log: Path
     proc: subprocess.Popen[bytes]
     killed: bool = False
+    started: bool = False  # its startup probe passed: the kubelet probes it from now on
     ready: bool = False
     liveness_failing_since: float | None = None
     volumes: dict[str, Path] = field(default_factory=dict)

@@ -11,22 +11,20 @@ and kube-proxy's part is played by a proxy per Service at a ClusterIP of its own
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
 import subprocess
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import yaml
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
 from services.runtime.processes import free_port
@@ -34,8 +32,10 @@ from services.runtime.processes import free_port
 from ..manifests import Manifest, by_kind
 from ..paths import REPO_ROOT
 from .golive import STEPS
+from .kubelet import PROBE_EVERY, Kubelet
 from .network import Network
-from .pod import VOTESTREAM, Pod, PodFailed, http_get, start_pod
+from .operators import create_topics, fresh_postgres, operator_secrets
+from .pod import VOTESTREAM, Pod, http_get, start_pod
 from .pods import (
     PodTemplate,
     Secrets,
@@ -58,7 +58,6 @@ KAFKA_SECURITY_DROPPED = (
 # How long a service may take to reach Kafka and Postgres once they are up (its retry
 # backoff is capped at a few seconds; the rest is a slow machine's margin).
 DEPENDENCIES_TIMEOUT = 60
-PROBE_EVERY = 0.25  # faster than any manifest's period: the rehearsal is not about timing
 
 
 class RehearsalFailed(AssertionError):
@@ -76,8 +75,8 @@ class Rehearsal:
         self.pg_password = secrets.token_hex(16)
         self.secrets: Secrets = {}
         self.templates: list[PodTemplate] = []
-        self.pods: list[Pod] = []
-        self.failures: list[str] = []
+        self.kubelet = Kubelet(self.network)
+        self.public_key_line = ""
         self.timeline: list[tuple[float, str]] = []
         self.started = time.monotonic()
         self.broker: EmbeddedBroker | None = None
@@ -85,15 +84,16 @@ class Rehearsal:
         self.proxies: ServiceProxies | None = None
         self.service_ips: dict[str, str] = {}
         self.campaign_id = ""
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._kubelet: threading.Thread | None = None
         self._counter = 0
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def __enter__(self) -> Rehearsal:
-        self.network.open()
+        try:
+            self.network.open()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -101,10 +101,8 @@ class Rehearsal:
 
     def close(self) -> None:
         """Everything this run started or made, in reverse; never raises."""
-        self._stop.set()
-        if self._kubelet is not None:
-            self._kubelet.join(5)
-        for pod in self.pods:
+        self.kubelet.stop()
+        for pod in self.kubelet.pods:
             with contextlib.suppress(Exception):
                 pod.kill()
         if self.proxies is not None:
@@ -143,8 +141,6 @@ class Rehearsal:
         )
         if result.returncode != 0:
             raise RehearsalFailed(f"the secret commands failed:\n{result.stderr}")
-        import base64
-
         for doc in yaml.safe_load_all(result.stdout.split("# public key")[0]):
             if doc and doc.get("kind") == "Secret":
                 self.secrets[doc["metadata"]["name"]] = {
@@ -155,20 +151,8 @@ class Rehearsal:
         self.public_key_line = next(
             (x for x in result.stdout.splitlines() if x.startswith("# public key")), ""
         )
-        self.secrets.update(self.operator_secrets())
-
-    def operator_secrets(self) -> Secrets:
-        """The Secrets the operators write: CloudNativePG's application user (its URI at the
-        test's address), Strimzi's cluster CA and one password per KafkaUser. The Kafka
-        ones are placeholders: the rehearsal's broker is plaintext (see substitutions)."""
         uri = f"postgresql://app:{self.pg_password}@{self.network.host_ip}:{self.pg_port}/app"
-        made: Secrets = {
-            "votestream-db-app": {"uri": uri, "username": "app", "password": self.pg_password},
-            "votestream-cluster-ca-cert": {"ca.crt": "rehearsal: the broker is plaintext\n"},
-        }
-        for user in by_kind(self.docs, "KafkaUser"):
-            made[user["metadata"]["name"]] = {"password": secrets.token_hex(12)}
-        return made
+        self.secrets.update(operator_secrets(self.docs, uri))
 
     def apply(self) -> None:
         """The services' pods start; Kafka and Postgres do not exist yet."""
@@ -177,11 +161,10 @@ class Rehearsal:
         for template in self.deployments():
             for _ in range(template.replicas):
                 self.start(template)
-        self._kubelet = threading.Thread(target=self._probe_forever, daemon=True)
-        self._kubelet.start()
-        self.await_started(self.pods)
+        self.kubelet.start()
+        self.await_started(self.kubelet.pods)
         self.expect_unready("Kafka and Postgres do not exist yet")
-        self.raise_failures()
+        self.kubelet.raise_failures()
 
     def start_kafka_and_postgres(self) -> None:
         """What Strimzi and CloudNativePG do: a broker with the KafkaTopics, and a fresh,
@@ -189,10 +172,8 @@ class Rehearsal:
         host = self.network.host_ip
         self.broker = EmbeddedBroker(self.kafka_port, self.base / "tansu.log", host)
         self.broker.start()
-        asyncio.run(self._create_topics())
-        self.postgres = _fresh_postgres(
-            self.base / "postgres", self.pg_port, host, self.pg_password
-        )
+        asyncio.run(create_topics(self.docs, f"{host}:{self.kafka_port}"))
+        self.postgres = fresh_postgres(self.base / "postgres", self.pg_port, host, self.pg_password)
         self.note("kafka and postgres up")
         self.await_waiting_for_schema()
 
@@ -213,13 +194,13 @@ class Rehearsal:
 
     def wait_ready(self) -> None:
         """Every Deployment's pods ready (rollout status), by themselves."""
-        self.await_ready([p for p in self.live_pods() if p.template.owner.startswith("Deploy")])
+        self.await_ready([p for p in self.kubelet.live() if p.template.owner.startswith("Deploy")])
         self.start_service_proxies()
 
     def check_schema(self) -> None:
         """`votestream migrate --check` in a pod of publish's template (kubectl exec)."""
         publish = self.template("Deployment/votestream-publish")
-        check = PodTemplate(**{**publish.__dict__, "argv": ("migrate", "--check")})
+        check = dataclasses.replace(publish, argv=("migrate", "--check"))
         pod = self.start(check)
         if pod.proc.wait(60) != 0:
             raise RehearsalFailed(f"migrate --check after the Job:\n{pod.tail()}")
@@ -283,7 +264,7 @@ class Rehearsal:
                 raise RehearsalFailed(f"loadgen ended before the kills: {self._log('loadgen')}")
             replacements = []
             for owner in ("Deployment/votestream-ingest", "Deployment/votestream-tally"):
-                victim = next(p for p in self.live_pods() if p.template.owner == owner)
+                victim = next(p for p in self.kubelet.live() if p.template.owner == owner)
                 victim.kill()
                 self.note(f"SIGKILL {victim.name}")
                 replacements.append(self.start(victim.template))
@@ -297,7 +278,7 @@ class Rehearsal:
             if loadgen.poll() is None:
                 loadgen.kill()
             out.close()
-        self.raise_failures()
+        self.kubelet.raise_failures()
         if not summary_file.exists():
             raise RehearsalFailed(f"loadgen wrote no summary: {self._log('loadgen')}")
         summary: dict[str, Any] = json.loads(summary_file.read_text())
@@ -330,9 +311,6 @@ class Rehearsal:
     def template(self, owner: str) -> PodTemplate:
         return next(t for t in self.templates if t.owner == owner)
 
-    def live_pods(self) -> list[Pod]:
-        return [p for p in self.pods if not p.killed and p.alive]
-
     def start(self, template: PodTemplate) -> Pod:
         self._counter += 1
         short = template.owner.split("/")[1].removeprefix("votestream-")[:8]
@@ -344,8 +322,7 @@ class Rehearsal:
             self.base,
             self.substitutions(template.env),
         )
-        with self._lock:
-            self.pods.append(pod)
+        self.kubelet.add(pod)
         self.note(f"start {pod.name} at {pod.address}")
         return pod
 
@@ -398,118 +375,21 @@ class Rehearsal:
             address = self.network.service_ip()
             self.service_ips[name] = address
             for port, target in service_target(service, chosen[0]):
-                self.proxies.add(address, port, self._endpoints(chosen[0], target))
+                self.proxies.add(address, port, self.kubelet.endpoints(chosen[0], target))
             status, body = http_get(address, service["spec"]["ports"][0]["port"], "/readyz", 2)
             if status != 200:
                 raise RehearsalFailed(f"Service/{name} at {address}: /readyz {status} {body}")
-
-    def _endpoints(self, template: PodTemplate, port: int) -> Callable[[], list[tuple[str, int]]]:
-        def ready() -> list[tuple[str, int]]:
-            with self._lock:
-                pods = list(self.pods)
-            return [
-                (p.address, port)
-                for p in pods
-                if p.template.owner == template.owner and p.ready and not p.killed and p.alive
-            ]
-
-        return ready
 
     def service_url(self, name: str) -> str:
         service = next(s for s in by_kind(self.docs, "Service") if s["metadata"]["name"] == name)
         return f"http://{self.service_ips[name]}:{service['spec']['ports'][0]['port']}"
 
-    def _probe_forever(self) -> None:
-        """The kubelet: readiness and liveness of every started pod, at its address."""
-        while not self._stop.wait(PROBE_EVERY):
-            with self._lock:
-                pods = [p for p in self.pods if getattr(p, "started_ok", False)]
-            for pod in pods:
-                if pod.killed:
-                    pod.ready = False
-                    continue
-                if not pod.alive:
-                    pod.ready = False
-                    self.failures.append(
-                        f"{pod.name} exited ({pod.proc.returncode}):\n{pod.tail()}"
-                    )
-                    pod.killed = True
-                    continue
-                readiness = pod.template.probes.get("readiness")
-                if readiness is not None:
-                    status, why = pod.probe(readiness)
-                    pod.ready = status == 200
-                    self._never_passes(pod, readiness.port, why)
-                liveness = pod.template.probes.get("liveness")
-                if liveness is not None:
-                    self._liveness(pod, liveness)
-
-    def _never_passes(self, pod: Pod, port: int, why: str) -> None:
-        try:
-            self._refused_while_listening(pod, port, why)
-        except PodFailed as exc:
-            if pod.alive and not pod.killed and str(exc) not in self.failures:
-                self.failures.append(str(exc))
-
-    def _liveness(self, pod: Pod, probe: Any) -> None:
-        status, why = pod.probe(probe)
-        self._never_passes(pod, probe.port, why)
-        ok = 200 <= (status or 0) < 400
-        now = time.monotonic()
-        if ok:
-            pod.liveness_failing_since = None
-        elif pod.liveness_failing_since is None:
-            pod.liveness_failing_since = now
-        elif now - pod.liveness_failing_since > probe.budget:
-            self.failures.append(f"{pod.name}: liveness failed {probe.budget:.0f}s: restarted")
-
-    def raise_failures(self) -> None:
-        if self.failures:
-            raise PodFailed("\n".join(self.failures))
-
     def await_started(self, pods: list[Pod]) -> None:
-        """Each pod's startup probe (or, lacking one, liveness) passes within its budget."""
-        for pod in pods:
-            probe = pod.template.probes.get("startup") or pod.template.probes.get("liveness")
-            if probe is None:
-                raise RehearsalFailed(f"{pod.template.owner} has no startup or liveness probe")
-            deadline = time.monotonic() + probe.budget
-            while True:
-                status, why = pod.probe(probe)
-                if status is not None and 200 <= status < 400:
-                    pod.started_ok = True  # type: ignore[attr-defined]
-                    break
-                if not pod.alive:
-                    raise PodFailed(f"{pod.name} exited ({pod.proc.returncode}):\n{pod.tail()}")
-                self._refused_while_listening(pod, probe.port, why)
-                if time.monotonic() > deadline:
-                    raise PodFailed(
-                        f"{pod.name}: {probe.kind} probe {probe.path} on port {probe.port} "
-                        f"failed for {probe.budget:.0f}s ({why}):\n{pod.tail()}"
-                    )
-                time.sleep(PROBE_EVERY)
+        self.kubelet.await_started(pods)
         self.note("started: " + ", ".join(p.name for p in pods))
 
-    def _refused_while_listening(self, pod: Pod, port: int, why: str) -> None:
-        """A refused probe while the container listens elsewhere will never pass: a bind
-        on loopback only, or a probe on a port the container does not serve."""
-        if "refused" not in why.lower():
-            return
-        listening = self.network.listeners(pod.namespace)
-        if not listening:
-            return  # still starting
-        serving = [
-            a for a, p in listening if p == port and a in ("0.0.0.0", "*", "::", pod.address)
-        ]
-        if not serving:
-            shown = ", ".join(f"{a}:{p}" for a, p in listening)
-            raise PodFailed(
-                f"{pod.name}: the probe at {pod.address}:{port} is refused; the container "
-                f"listens on {shown} only"
-            )
-
     def expect_unready(self, why: str) -> None:
-        for pod in self.live_pods():
+        for pod in self.kubelet.live():
             probe = pod.template.probes.get("readiness")
             if probe is not None and pod.probe(probe)[0] == 200:
                 raise RehearsalFailed(f"{pod.name} is ready although {why}")
@@ -518,9 +398,9 @@ class Rehearsal:
         """With Kafka and Postgres up but no migration run, every service reaches them and
         stays unready, waiting for the schema (its log says what it waits for)."""
         deadline = time.monotonic() + DEPENDENCIES_TIMEOUT
-        pods = [p for p in self.live_pods() if p.template.owner.startswith("Deploy")]
+        pods = [p for p in self.kubelet.live() if p.template.owner.startswith("Deploy")]
         while True:
-            self.raise_failures()
+            self.kubelet.raise_failures()
             waiting = [p for p in pods if "migrations pending" in p.log.read_text(errors="replace")]
             self.expect_unready("no migration has run")
             if len(waiting) == len(pods):
@@ -533,7 +413,7 @@ class Rehearsal:
     def await_ready(self, pods: list[Pod]) -> None:
         deadline = time.monotonic() + self.ready_timeout
         while True:
-            self.raise_failures()
+            self.kubelet.raise_failures()
             if all(p.ready for p in pods):
                 self.note("ready: " + ", ".join(p.name for p in pods))
                 return
@@ -549,43 +429,3 @@ class Rehearsal:
                     f"not ready within {self.ready_timeout:.0f}s:\n" + "\n".join(states)
                 )
             time.sleep(PROBE_EVERY)
-
-    async def _create_topics(self) -> None:
-        """The topic operator's part: each KafkaTopic, on one broker (replicas 1)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=f"{self.network.host_ip}:{self.kafka_port}")
-        await admin.start()
-        try:
-            topics = [
-                NewTopic(
-                    t["spec"].get("topicName", t["metadata"]["name"]), t["spec"]["partitions"], 1
-                )
-                for t in by_kind(self.docs, "KafkaTopic")
-            ]
-            await admin.create_topics(topics)
-        finally:
-            await admin.close()
-
-
-def _fresh_postgres(data: Path, port: int, host: str, password: str) -> EmbeddedPostgres:
-    """A new cluster whose application database `app` is empty and owned by user `app`,
-    reached with a password from the pod network (as CloudNativePG sets it up)."""
-    setup = EmbeddedPostgres(data, free_port())
-    setup.start()
-    try:
-        asyncio.run(_create_app_database(setup.dsn, password))
-    finally:
-        setup.stop()
-    with (setup.cluster / "pg_hba.conf").open("a") as hba:
-        hba.write("host all votestream samehost trust\nhost app app samenet scram-sha-256\n")
-    server = EmbeddedPostgres(data, port, host)
-    server.start()
-    return server
-
-
-async def _create_app_database(dsn: str, password: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(f"CREATE ROLE app LOGIN PASSWORD '{password}'")
-        await conn.execute("CREATE DATABASE app OWNER app")
-    finally:
-        await conn.close()
