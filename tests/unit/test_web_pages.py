@@ -12,7 +12,8 @@ import segno
 
 from services.domain.errors import SettingsError
 from services.ingest.vote_page import render_vote_page
-from tests.unit.web_fakes import PUBLIC_BASE_URL, web_client
+from services.ingest.wechat.oauth import authorize_url
+from tests.unit.web_fakes import PUBLIC_BASE_URL, campaign, web_client
 
 
 def qr(url: str, kind: str) -> bytes:
@@ -46,13 +47,19 @@ async def test_the_qr_codes_encode_the_public_base_url_whatever_the_host_header(
     tmp_path: Path,
 ) -> None:
     """The QR is cached publicly: a forged Host must not get into what the next voter scans."""
-    async with web_client(tmp_path, public_base_url=PUBLIC_BASE_URL) as client:
+    async with web_client(
+        tmp_path, public_base_url=PUBLIC_BASE_URL, wechat_appid="wx-test"
+    ) as client:
         svg = await client.get("/vote/demo/qr.svg", headers=FORGED)
         png = await client.get("/vote/demo/qr.png", headers=FORGED)
         assert (svg.status, svg.content_type) == (200, "image/svg+xml")
         assert await svg.read() == qr(f"{PUBLIC_BASE_URL}/vote/demo", "svg")
         assert (png.status, png.content_type) == (200, "image/png")
         assert await png.read() == qr(f"{PUBLIC_BASE_URL}/vote/demo", "png")
+        wechat = await client.get("/wechat/qr/demo.svg", headers=FORGED)
+        login = authorize_url("wx-test", PUBLIC_BASE_URL, "demo")
+        expected = segno.make(login, error="m").svg_inline(scale=4, title=campaign().title)
+        assert (wechat.status, await wechat.text()) == (200, expected)
 
 
 async def test_ingest_refuses_to_start_without_a_public_base_url(tmp_path: Path) -> None:

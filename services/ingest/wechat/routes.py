@@ -151,7 +151,8 @@ async def campaign_qr(request: web.Request) -> web.Response:
     """A QR code that opens the campaign's vote page inside WeChat, logged in by OAuth."""
     deps = request.app[DEPS]
     campaign = deps.campaigns.require(request.match_info["campaign_id"])
-    base = deps.settings.public_base_url or str(request.url.origin())
+    base = deps.settings.public_base_url  # never the request's Host: the QR is cached publicly
+    assert base is not None  # ingest refuses to start without it (services/ingest/pages.py)
     qr = segno.make(authorize_url(deps.settings.wechat_appid, base, campaign.id), error="m")
     return web.Response(
         text=qr.svg_inline(scale=4, title=campaign.title),
