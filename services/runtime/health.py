@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 ReadyCheck = Callable[[], Awaitable[bool]]
+PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # the routes added below
 
 
 def postgres_answers(pool: asyncpg.Pool) -> ReadyCheck:

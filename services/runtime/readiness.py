@@ -9,17 +9,14 @@ load balancer moves traffic elsewhere while the requests already taken finish.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Gauge
 
 from services.domain.errors import UnavailableError
-
-ReadyCheck = Callable[[], Awaitable[bool]]
-PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from services.runtime.health import PROBE_PATHS, ReadyCheck
+from services.runtime.http import Handler
 
 
 class Readiness:
