@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
+from services.runtime.postgres_home import discard_cluster
 from services.runtime.processes import free_port
 
 from ..manifests import Manifest, by_kind
@@ -112,6 +113,8 @@ class Rehearsal:
             if server is not None:
                 with contextlib.suppress(Exception):
                     server.stop()
+        # Under root the cluster lives outside the test's dir (services/runtime/postgres_home.py)
+        discard_cluster(self.base / "postgres")
         self.network.close()
 
     def note(self, what: str) -> None:
