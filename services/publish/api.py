@@ -6,11 +6,8 @@ CDN in front absorbs announcement-day reads (caching.py).
 
 from __future__ import annotations
 
-import base64
-
 import orjson
 from aiohttp import web
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from services.domain.errors import MalformedError, NotFoundError
 from services.publish.caching import (
@@ -22,6 +19,7 @@ from services.publish.caching import (
     series_body,
 )
 from services.publish.deps import DEPS
+from services.publish.signing import ALGORITHM, public_key_text
 from services.runtime.campaign_routes import add_campaign_routes
 from services.runtime.http import json_response
 
@@ -86,5 +84,5 @@ async def timeseries(request: web.Request) -> web.Response:
 
 
 async def public_key(request: web.Request) -> web.Response:
-    raw = request.app[DEPS].signing_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return json_response({"algorithm": "Ed25519", "public_key": base64.b64encode(raw).decode()})
+    shown = public_key_text(request.app[DEPS].signing_key)
+    return json_response({"algorithm": ALGORITHM, "public_key": shown})
