@@ -132,7 +132,8 @@ class Rehearsal:
         """Runs the documentation's commands verbatim; `kubectl` only prints the objects."""
         work = self.base / "operator"
         work.mkdir(parents=True, exist_ok=True)
-        script = 'kubectl() { command kubectl "$@" --dry-run=client -o yaml; }\n'
+        # one YAML document per kubectl command
+        script = 'kubectl() { echo ---; command kubectl "$@" --dry-run=client -o yaml; }\n'
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script + STEPS[0].block],
             cwd=work,
@@ -199,6 +200,16 @@ class Rehearsal:
         """Every Deployment's pods ready (rollout status), by themselves."""
         self.await_ready([p for p in self.kubelet.live() if p.template.owner.startswith("Deploy")])
         self.start_service_proxies()
+        self.check_public_key()
+
+    def check_public_key(self) -> None:
+        """Publish signs with the key `votestream keygen` printed into the Secret: the public
+        key it serves is the one keygen showed the operator."""
+        host, port = self.service_url("votestream-publish").removeprefix("http://").split(":")
+        status, body = http_get(host, int(port), "/v1/publish/public-key", 5)
+        served = json.loads(body)["public_key"] if status == 200 else f"HTTP {status}"
+        if not self.public_key_line.rstrip().endswith(f" {served}"):
+            raise RehearsalFailed(f"publish serves {served}; keygen showed {self.public_key_line}")
 
     def check_schema(self) -> None:
         """`votestream migrate --check` in a pod of publish's template (kubectl exec)."""
