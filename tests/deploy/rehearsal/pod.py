@@ -78,16 +78,6 @@ class Pod:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
-    def terminate(self, grace: float = 10) -> None:
-        if self.alive:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.killed = True
-
 
 def http_get(host: str, port: int, path: str, timeout: float) -> tuple[int | None, str]:
     connection = http.client.HTTPConnection(host, port, timeout=timeout)

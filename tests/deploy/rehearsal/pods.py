@@ -6,10 +6,10 @@ Pure: reads manifests and the image's Dockerfile, starts nothing.
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..manifests import Manifest, by_kind
 
@@ -51,7 +51,6 @@ class PodTemplate:
     group: int
     service_links: bool
     backoff_limit: int = 6
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,6 @@ def read_image(dockerfile: Path) -> Image:
         raise ValueError(f"{dockerfile}: no ENTRYPOINT, WORKDIR or USER in the final stage")
     made = re.findall(r"mkdir -p ((?:/\S+\s*)+)", final)
     directories = tuple(d for group in made for d in group.split())
-    import json
-
     return Image(
         tuple(json.loads(entrypoint.group(1))),
         env,
@@ -96,7 +93,7 @@ def config_maps(docs: list[Manifest]) -> dict[str, dict[str, str]]:
 def pod_templates(docs: list[Manifest], secrets: Secrets, image: Image) -> list[PodTemplate]:
     """One template per Deployment and Job (their single container each)."""
     maps = config_maps(docs)
-    services = [d for d in by_kind(docs, "Service")]
+    services = by_kind(docs, "Service")
     made = []
     for doc in by_kind(docs, "Deployment") + by_kind(docs, "Job"):
         made.append(_template(doc, maps, secrets, services, image, _autoscaled(docs, doc)))
