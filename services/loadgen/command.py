@@ -16,11 +16,11 @@ import orjson
 from services.domain.campaign import Campaign, parse_campaign, parse_duration
 from services.ingest.wechat.crypto import WeChatCipher
 from services.loadgen.channels import Channel, WebChannel
-from services.loadgen.driver import Driver, Stats
+from services.loadgen.driver import Driver, Stats, error_kind
 from services.loadgen.kiosk import KioskChannel
 from services.loadgen.lookalike import LookalikePhones, stuffers_expected
 from services.loadgen.progress import show_progress
-from services.loadgen.report import report, summary
+from services.loadgen.report import ballot_ids, report, summary
 from services.loadgen.stuffers import (
     STUFFERS,
     Stuffer,
@@ -60,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-check", action="store_true", help="skip the published totals")
     parser.add_argument("--json", type=Path, help="also write the summary as JSON here")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument("--ballot-ids", type=Path, help="write the ids answered 202 (JSON)")
 
 
 def _seconds(text: str) -> float:
@@ -75,7 +76,11 @@ def run(args: argparse.Namespace) -> int:
     if unknown or not channels:
         print(f"loadgen: unknown channel(s) {unknown}; choose from {CHANNELS}", file=sys.stderr)
         return 2
-    result = asyncio.run(_run(args, Settings.from_env(os.environ), channels))
+    try:
+        result = asyncio.run(_run(args, Settings.from_env(os.environ), channels))
+    except (aiohttp.ClientError, TimeoutError) as exc:  # before the load: nothing to report
+        print(f"loadgen: the target does not answer ({error_kind(exc)}): {exc}", file=sys.stderr)
+        return 2
     for line in stuffing_report(result["stuffers"]):
         print(line)
     print(report(result))
@@ -83,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         stuffed = {s.name: s.stats.summary() for s in result["stuffers"]}
         done = summary(result) | {"stuffers": stuffed}
         args.json.write_bytes(orjson.dumps(done, option=orjson.OPT_INDENT_2))
+    if args.ballot_ids:
+        args.ballot_ids.write_bytes(orjson.dumps(ballot_ids(result)))
     return 0 if result["ok"] else 1
 
 

@@ -4,7 +4,9 @@ so a slow server cannot hide its queue) or closed loop (a fixed number of busy c
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +31,9 @@ class Stats:
     lost: int = 0  # no usable answer after every attempt
     dropped: int = 0  # open loop: not sent, the client had too many in flight
     unexpected: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)  # no answer at all, by kind
+    accepted_ids: list[uuid.UUID] = field(default_factory=list)  # ballots answered "taken"
+    uncertain_ids: list[uuid.UUID] = field(default_factory=list)  # never answered
     latency: dict[str, Latencies] = field(default_factory=dict)
     own: OwnCount = field(default_factory=OwnCount)
     seconds: float = 0.0  # until the last answer
@@ -84,7 +89,12 @@ class Driver:
         depend on a fate nobody knows)."""
         self.inflight += 1
         try:
-            await self.channels[shots[0].channel].start_session(self.http, shots[0].voter)
+            try:
+                await self.channels[shots[0].channel].start_session(self.http, shots[0].voter)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                self.stats.errors[error_kind(exc)] += 1
+                self.stats.dropped += len(shots)  # the voter never got to cast
+                return
             for shot in shots:
                 if not await self.fire(shot, due):
                     return
@@ -98,7 +108,8 @@ class Driver:
         for attempt in range(ATTEMPTS):
             try:
                 status = await channel.send(self.http, shot)
-            except (aiohttp.ClientError, TimeoutError):
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                stats.errors[error_kind(exc)] += 1
                 status = 0
             if status and status not in RETRYABLE:
                 stats.latencies(shot.channel).record(asyncio.get_running_loop().time() - due)
@@ -107,6 +118,8 @@ class Driver:
             await asyncio.sleep(BACKOFF * 2**attempt)
         stats.lost += 1
         stats.own.lost(shot)
+        if shot.accepted:
+            stats.uncertain_ids.append(shot.ballot_id)
         return False
 
     def _answered(self, channel: Channel, shot: Shot, status: int) -> bool:
@@ -116,4 +129,25 @@ class Driver:
         self.stats.answered += 1
         self.stats.accepted += shot.accepted
         self.stats.own.answered(shot)
+        if shot.kind == "ballot":  # a retry repeats an id, a repeat voter's ballot is refused
+            self.stats.accepted_ids.append(shot.ballot_id)
         return True
+
+
+def error_kind(exc: BaseException) -> str:
+    """What went wrong with a request that got no answer, in words for the summary: a
+    target that went away shows as refused or reset connections, a stuck one as timeouts."""
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "timeout"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server disconnected"
+    if isinstance(exc, aiohttp.ClientOSError):
+        code = exc.errno or getattr(exc.os_error, "errno", None)  # type: ignore[attr-defined]
+        if code == errno.ECONNREFUSED:
+            return "connection refused"
+        if code in (errno.ECONNRESET, errno.EPIPE):
+            return "connection reset"
+        return "cannot connect" if isinstance(exc, aiohttp.ClientConnectorError) else "os error"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "broken answer"
+    return type(exc).__name__

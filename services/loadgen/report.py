@@ -24,6 +24,7 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "lost": stats.lost,
         "dropped": stats.dropped,
         "unexpected": {str(k): v for k, v in stats.unexpected.items()},
+        "errors": dict(stats.errors.most_common()),
         "latency_ms": {
             ch: {f"p{p:g}": h.ms(p) for p in (50, 90, 99, 99.9, 100)}
             for ch, h in stats.latency.items()
@@ -37,8 +38,18 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def ballot_ids(result: dict[str, Any]) -> dict[str, list[str]]:
+    """The ballots the system must count (answered 202) and those nobody knows about (never
+    answered: counted or not), for a check against the ballots table."""
+    stats: Stats = result["stats"]
+    return {
+        "accepted": [str(i) for i in stats.accepted_ids],
+        "uncertain": [str(i) for i in stats.uncertain_ids],
+    }
+
+
 def report(result: dict[str, Any]) -> str:
-    s = summary(result)
+    s, stats = summary(result), result["stats"]
     unexpected = ", ".join(f"{k}: {v}" for k, v in s["unexpected"].items()) or "none"
     lines = [
         f"loadgen {s['campaign']}: {s['mode']} for {s['seconds']:.1f} s",
@@ -47,6 +58,9 @@ def report(result: dict[str, Any]) -> str:
         f"  accepted  {s['accepted']} ballots = {s['accepted_per_s']:.0f}/s;"
         f" retries {s['retries']}, lost {s['lost']}, unexpected answers: {unexpected}",
     ]
+    if s["errors"]:
+        errors = ", ".join(f"{kind} {n}" for kind, n in s["errors"].items())
+        lines.append(f"  no answer {errors} (each retried; the target went away or stalled)")
     for channel, hist in result["stats"].latency.items():
         lines.append(f"  latency {channel:<7} {hist.summary()} ({hist.count} answers)")
     if not s["checked"]:
@@ -54,6 +68,12 @@ def report(result: dict[str, Any]) -> str:
     elif s["differences"]:
         lines.append(f"  totals    DIFFER after waiting {s['settle_seconds']:.1f} s:")
         lines += [f"    {d}" for d in s["differences"][:30]]
+        extra, unknown = s["published_counted"] - s["expected_counted"], stats.own.uncertain
+        if 0 < extra <= unknown:
+            lines.append(
+                f"  totals    the {extra} more counted can be among the {unknown} never answered"
+                " (taken before the connection broke, the client never knew)"
+            )
     else:
         e = result["expected"]
         rejected = ", ".join(f"{k} {v}" for k, v in sorted((+e.rejected).items())) or "none"

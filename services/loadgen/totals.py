@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -93,9 +94,10 @@ class Results:
     async def settle(self, expected: Tally, wait_at_most: float) -> tuple[Tally, float]:
         """Polls until the published ballot counts reach `expected`; returns what it saw last
         and how long it waited."""
-        started = time.monotonic()
+        started, published = time.monotonic(), Tally()
         while True:
-            published = await self.latest()
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):  # publish restarting
+                published = await self.latest()
             waited = time.monotonic() - started
             if expected.settled(published) or waited > wait_at_most:
                 return published, waited
