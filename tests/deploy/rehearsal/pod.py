@@ -190,19 +190,31 @@ def _missing_parents(image_root: str, mount_paths: list[str]) -> set[str]:
 
 
 def _reach_repository() -> str:
-    """Shell lines that let the pod's user reach the checkout (its code and virtualenv)
+    """Shell lines that let the pod's user reach the checkout and the virtualenv's Python
     when a parent directory shuts others out (a clone under /root): inside the pod's
-    mount namespace only, that parent is replaced by a file system holding just the path
-    to the checkout. Nothing on the host is re-moded."""
+    mount namespace only, that parent is replaced by a file system holding just the paths
+    to them. Nothing on the host is re-moded."""
     repo = VOTESTREAM.parents[2]
-    closed = [p for p in reversed(repo.parents) if not p.stat().st_mode & 0o001]
-    if not closed and repo.stat().st_mode & 0o001:
+    closed = [p for p in (*reversed(repo.parents), repo) if not p.stat().st_mode & 0o001]
+    if not closed:
         return ""
-    top = closed[0] if closed else repo
+    top = closed[0]
     if top == repo:
-        raise PermissionError(f"{repo} is not readable by the pods' user")
+        raise PermissionError(f"{repo} is not reachable by the pods' user")
+    keep = [repo, *(p for p in _interpreter_roots(repo) if p.is_relative_to(top))]
     q = shlex.quote
-    return (
-        f"mount --bind {q(str(repo))} /mnt && mount -t tmpfs -o mode=0755 reach {q(str(top))}"
-        f" && mkdir -p {q(str(repo))} && mount --move /mnt {q(str(repo))}"
-    )
+    lines = ["mount -t tmpfs -o mode=0755 staging /mnt"]
+    for index, path in enumerate(keep):
+        lines.append(f"mkdir /mnt/{index} && mount --bind {q(str(path))} /mnt/{index}")
+    lines.append(f"mount -t tmpfs -o mode=0755 reach {q(str(top))}")
+    for index, path in enumerate(keep):
+        lines.append(f"mkdir -p {q(str(path))} && mount --move /mnt/{index} {q(str(path))}")
+    return "\n".join(lines)
+
+
+def _interpreter_roots(repo: Path) -> list[Path]:
+    """Where the virtualenv's Python is installed (pyvenv.cfg's `home` is its bin dir)."""
+    config = repo / ".venv" / "pyvenv.cfg"
+    pairs = (line.split("=", 1) for line in config.read_text().splitlines() if "=" in line)
+    home = {k.strip(): v.strip() for k, v in pairs}.get("home")
+    return [Path(home).resolve().parent] if home else []
