@@ -142,6 +142,8 @@ class EmbeddedPostgres:
             "-c",
             "max_connections=200",
             "-c",
+            "max_locks_per_transaction=512",  # voter locks per tally batch (locks.py)
+            "-c",
             "shared_buffers=256MB",
             "-c",
             "TimeZone=UTC",

@@ -37,9 +37,10 @@ LOCK_CAMPAIGN = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
 # Locks every (campaign, voter) pair of $2, $3 (text[] each) under class $1, in ascending
 # key order. Two voters whose keys collide share a lock: that serialises them, nothing more.
 # A batch holds one lock per distinct voter (up to VOTESTREAM_TALLY_BATCH_SIZE) in Postgres'
-# shared lock table, which has max_locks_per_transaction x max_connections slots (6,400 by
-# default; 20,000 in one transaction measured fine on the embedded server): keep tally
-# workers x batch size well below it.
+# shared lock table, which has max_locks_per_transaction x max_connections slots (6,400 with
+# PostgreSQL's defaults): the embedded server and the CloudNativePG cluster set
+# max_locks_per_transaction=512 (102,400 slots with 200 connections), so tally workers x
+# batch size stays far below it.
 LOCK_VOTERS = (
     "SELECT pg_advisory_xact_lock($1, k) FROM ("
     " SELECT DISTINCT hashtext(c || ':' || v) AS k"
