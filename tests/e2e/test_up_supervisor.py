@@ -1,0 +1,174 @@
+"""`votestream up` supervises: under `votestream loadgen` web traffic, each service (ingest,
+tally, publish) is killed with SIGKILL in turn; `up` restarts it and keeps the rest running,
+and every ballot answered 202 is counted exactly once: the loadgen's ids against the ballots
+table, and the ballots table against the published totals.
+
+`up` runs its embedded broker (memory: the one that must not be stopped before the drain)
+and uses a fresh database on the session's PostgreSQL (no initdb: the CI budget). A second
+test runs the broker on s3rver storage (on disk) and kills Tansu itself with SIGKILL mid-load:
+`up` starts it again on its data and no ballot answered 202 is lost. (With memory storage the
+same kill loses what the broker held: see docs/ARCHITECTURE.md.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+import pytest
+
+from services.runtime.s3 import s3rver_bin
+from services.runtime.supervisor import SERVICES
+from tests.e2e.up_run import UpRun, up_env
+from tests.support.stack import Stack
+from tests.support.system import REPO
+from tests.support.waiting import eventually
+
+DEMO_ID = "zibo-2021-b2"
+RATE, SECONDS = 150, 24
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def current_pid(run: UpRun, name: str) -> int | None:
+    """The pid of `up`'s child running the service, if one runs."""
+    for child in psutil.Process(run.proc.pid).children():
+        with contextlib.suppress(psutil.Error):
+            named = f"services.{name}" in child.cmdline() or child.name().startswith(name)
+            if named and child.status() != psutil.STATUS_ZOMBIE:
+                return int(child.pid)
+    return None
+
+
+def kill_and_see_it_back(run: UpRun, name: str) -> None:
+    victim = current_pid(run, name)
+    assert victim is not None, run.tail()
+    os.kill(victim, signal.SIGKILL)
+    eventually(lambda: current_pid(run, name) not in (None, victim), 30, f"{name} restarted")
+    if name in SERVICES:
+        eventually(lambda: answers_ready(run, name), 60, f"{name} ready again")
+    else:
+        assert run.wait_for_line("broker restarted", 60), run.tail()
+    assert run.proc.poll() is None, run.tail()
+
+
+def answers_ready(run: UpRun, name: str) -> bool:
+    port = run.env[f"VOTESTREAM_{name.upper()}_PORT"]
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+async def counted_ids(dsn: str) -> list[uuid.UUID]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT ballot_id FROM ballots WHERE campaign_id = $1 AND status = 'counted'", DEMO_ID
+        )
+        return [row["ballot_id"] for row in rows]
+    finally:
+        await conn.close()
+
+
+def more_counted(dsn: str, more: int) -> None:
+    floor = len(asyncio.run(counted_ids(dsn))) + more
+    eventually(lambda: len(asyncio.run(counted_ids(dsn))) >= floor, 60, f"{more} more counted")
+
+
+def published_count(run: UpRun) -> int | None:
+    port = run.env["VOTESTREAM_PUBLISH_PORT"]
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/v1/campaigns/{DEMO_ID}/results", timeout=2)
+    except httpx.HTTPError:
+        return None
+    return int(response.json()["ballots_counted"]) if response.status_code == 200 else None
+
+
+def test_each_service_killed_under_load_is_restarted_and_every_202_is_counted_once(
+    stack: Stack, tmp_path: Path
+) -> None:
+    run = kills_under_load(stack, tmp_path, {}, ("ingest", "tally", "publish"))
+    for name in ("ingest", "tally", "publish"):
+        assert run.has(f"{name} exited (killed by SIGKILL)"), run.tail()
+
+
+def test_a_durable_broker_killed_under_load_loses_no_ballot_answered_202(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """kill -9 of Tansu on s3rver storage mid-load: `up` starts it again on its data."""
+    try:
+        s3rver_bin()
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    run = kills_under_load(stack, tmp_path, {"VOTESTREAM_BROKER_STORAGE": "s3"}, ("tansu",))
+    assert run.has("broker exited (killed by SIGKILL); restarting it on its data"), run.tail()
+
+
+def kills_under_load(
+    stack: Stack, tmp_path: Path, extra_env: dict[str, str], victims: tuple[str, ...]
+) -> UpRun:
+    """`up` under loadgen traffic, each victim killed in turn once ballots flow; then every
+    ballot answered 202 must be counted once, and the published total equal the table."""
+    dsn = asyncio.run(stack.new_database())
+    run = UpRun.start(up_env(tmp_path / "up", dsn=dsn) | extra_env)
+    loadgen = None
+    try:
+        assert run.wait_for_line("votestream ready", 120), run.tail()
+        ids_file, summary_file = tmp_path / "ids.json", tmp_path / "summary.json"
+        argv = [sys.executable, "-m", "services", "loadgen", "--campaign", DEMO_ID]
+        argv += ["--rate", str(RATE), "--duration", f"{SECONDS}s", "--channels", "web"]
+        argv += ["--repeat-rate", "0", "--invalid-rate", "0", "--quiet", "--settle-timeout", "20"]
+        argv += ["--json", str(summary_file), "--ballot-ids", str(ids_file)]
+        loadgen = subprocess.Popen(
+            argv, env=run.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        started = time.monotonic()
+        for name in victims:
+            # each kill once ballots flow: 100 more counted since the last one
+            more_counted(dsn, 100)
+            kill_and_see_it_back(run, name)
+            print(f"{name} killed and back at {time.monotonic() - started:.1f} s")
+        out, _ = loadgen.communicate(timeout=SECONDS + 120)
+        print(out)
+        assert "Traceback" not in out, out
+        summary = json.loads(summary_file.read_text())
+        ids = json.loads(ids_file.read_text())
+        accepted = {uuid.UUID(i) for i in ids["accepted"]}
+        uncertain = {uuid.UUID(i) for i in ids["uncertain"]}
+        assert len(accepted) > RATE * SECONDS / 3, summary
+        if "ingest" in victims:
+            assert summary["errors"], "the ingest was killed under load: no error seen?"
+
+        def all_counted() -> list[uuid.UUID] | None:
+            found = asyncio.run(counted_ids(dsn))
+            return found if accepted <= set(found) else None
+
+        counted = eventually(all_counted, 60, "every ballot answered 202 counted") or []
+        assert len(counted) == len(set(counted))  # once each
+        assert set(counted) <= accepted | uncertain  # nothing counted that nobody sent
+        eventually(lambda: published_count(run) == len(counted), 30, "published = ballots table")
+        print(
+            f"{len(accepted)} answered 202, {len(uncertain)} never answered,"
+            f" {len(counted)} counted; loadgen errors {summary['errors']}"
+        )
+    finally:
+        if loadgen is not None and loadgen.poll() is None:
+            loadgen.kill()
+        if run.proc.poll() is None:
+            run.proc.send_signal(signal.SIGTERM)
+    assert run.wait(60) == 0, run.tail()
+    assert run.has("tally drained: yes"), run.tail()
+    assert not run.leftovers(), run.tail()
+    return run
