@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 import faust
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from services.runtime.db import SchemaTooNewError
@@ -53,11 +54,18 @@ def build(
 
 class TallyWorker(faust.Worker):
     """A Faust worker that turns unready as it stops and closes the tally's dependencies
-    only after its agents have stopped (the last batch needs them to commit)."""
+    and probes only after its agents have stopped (the last batch needs them to commit)."""
 
-    def __init__(self, app: faust.App, readiness: Readiness, deps: TallyDeps, **kw: Any) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        readiness: Readiness,
+        deps: TallyDeps,
+        probes: web.AppRunner,
+        **kw: Any,
+    ) -> None:
         super().__init__(app, **kw)
-        self.readiness, self.deps = readiness, deps
+        self.readiness, self.deps, self.probes = readiness, deps, probes
 
     async def on_stop(self) -> None:
         self.readiness.stopping = True
@@ -66,6 +74,7 @@ class TallyWorker(faust.Worker):
     async def on_shutdown(self) -> None:
         await super().on_shutdown()
         await self.deps.close()
+        await self.probes.cleanup()
 
 
 def main() -> None:
@@ -100,6 +109,7 @@ def main() -> None:
         app,
         readiness,
         deps,
+        probes,
         loop=loop,
         loglevel="warn",
         quiet=True,

@@ -50,6 +50,7 @@ class Service:
     port: int
     log: Path
     data_dir: Path
+    group: str
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -90,6 +91,7 @@ def start_service(name: str, base: Path, *, bootstrap: str, dsn: str, **extra: s
     secrets_dir = base / f"{name}-secrets"
     ensure_dev_secrets(secrets_dir)  # dev secrets, handed over as a pod's Secret would be
     port = free_port()
+    group = extra.pop("VOTESTREAM_TALLY_GROUP", f"tally-{uuid.uuid4().hex[:8]}")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("VOTESTREAM_")},
         **read_secrets(secrets_dir),
@@ -97,7 +99,8 @@ def start_service(name: str, base: Path, *, bootstrap: str, dsn: str, **extra: s
         "VOTESTREAM_KAFKA_BOOTSTRAP": bootstrap,
         "VOTESTREAM_DATABASE_URL": dsn,
         "VOTESTREAM_DATA_DIR": str(data_dir),
-        "VOTESTREAM_TALLY_GROUP": f"tally-{uuid.uuid4().hex[:8]}",
+        "VOTESTREAM_TALLY_GROUP": group,
+        "VOTESTREAM_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",  # what the vote page links to
         f"VOTESTREAM_{PORT_VARIABLE[name]}_PORT": str(port),
         **extra,
     }
@@ -110,7 +113,7 @@ def start_service(name: str, base: Path, *, bootstrap: str, dsn: str, **extra: s
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    return Service(name, proc, port, log, data_dir)
+    return Service(name, proc, port, log, data_dir, group)
 
 
 @pytest.fixture
@@ -402,13 +405,34 @@ async def test_sigterm_on_the_tally_commits_the_batch_it_is_storing(
         )
         await blocker.execute("SELECT pg_advisory_unlock_all()")
         assert await asyncio.to_thread(tally.proc.wait, 60) == 0, tally.output()[-2000:]
-        stored = await blocker.fetchval(
-            "SELECT count(*) FROM ballots WHERE ballot_id = ANY($1::uuid[])", list(stream.sent)
+        # The batch that waited is committed (rolled back, nothing would be stored); what
+        # the worker had not taken yet stays uncommitted in Kafka for the next worker.
+        assert await _stored(blocker, stream) > 0
+        successor = start_service(
+            "tally",
+            tmp_path / "next",
+            bootstrap=broker.bootstrap,
+            dsn=database,
+            VOTESTREAM_TALLY_GROUP=tally.group,
         )
-        assert stored == len(stream.sent) > 0
+        started.append(successor)
+        await eventually_async(
+            lambda: _all_stored(blocker, stream), 90, "the rest stored by the next worker"
+        )
     finally:
         await producer.stop()
         await blocker.close()
+
+
+async def _stored(conn: asyncpg.Connection, stream: BallotStream) -> int:
+    found: int = await conn.fetchval(
+        "SELECT count(*) FROM ballots WHERE ballot_id = ANY($1::uuid[])", list(stream.sent)
+    )
+    return found
+
+
+async def _all_stored(conn: asyncpg.Connection, stream: BallotStream) -> bool:
+    return await _stored(conn, stream) == len(stream.sent)
 
 
 async def _put(dsn: str, campaign: Campaign) -> None:
