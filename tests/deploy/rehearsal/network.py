@@ -32,16 +32,20 @@ def _used_networks() -> list[ipaddress.IPv4Network]:
     return found
 
 
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+
 def _free_subnet() -> ipaddress.IPv4Network:
-    """A /24 in 10.0.0.0/8 that no route of this machine touches."""
+    """A private /24 that no route of this machine touches (picked at random, so that
+    parallel runs rarely even try the same one)."""
     used = _used_networks()
-    for _ in range(200):
-        candidate = ipaddress.IPv4Network(
-            f"10.{random.randint(64, 250)}.{random.randint(0, 255)}.0/24"
-        )
+    for _ in range(300):
+        private = ipaddress.IPv4Network(random.choice(PRIVATE_RANGES))
+        start = private.network_address + 256 * random.randrange(1, private.num_addresses // 256)
+        candidate = ipaddress.IPv4Network(f"{start}/24")
         if not any(candidate.overlaps(net) for net in used):
             return candidate
-    raise RuntimeError("no free /24 in 10.0.0.0/8 for the pod network")
+    raise RuntimeError(f"no free /24 in {PRIVATE_RANGES} for the pod network")
 
 
 @dataclass
