@@ -47,25 +47,29 @@ def encode_cutoff(cutoff: Cutoff) -> bytes:
 
 
 def decode_event(data: bytes) -> Ballot | Cutoff:
+    """One pass: the JSON document straight into the event (the tally's hot path)."""
     try:
         doc: dict[str, Any] = orjson.loads(data)
         if doc.get("v") != 1:
             raise EventDecodeError(f"unsupported event version {doc.get('v')!r}")
-        if doc["kind"] == "cutoff":
+        kind = doc["kind"]
+        if kind == "ballot":
+            channel = doc["channel"]
+            if channel not in CHANNELS:
+                raise EventDecodeError(f"unknown channel {channel!r}")
+            return Ballot(
+                UUID(doc["ballot_id"]),
+                doc["campaign_id"],
+                channel,
+                doc["voter_key"],
+                tuple(doc["selections"]),
+                datetime.fromisoformat(doc["cast_at"]),
+                datetime.fromisoformat(doc["received_at"]),
+                doc.get("meta") or {},
+            )
+        if kind == "cutoff":
             return Cutoff(doc["campaign_id"], datetime.fromisoformat(doc["written_at"]))
-        if doc["kind"] != "ballot":
-            raise EventDecodeError(f"unknown event kind {doc['kind']!r}")
-        if doc["channel"] not in CHANNELS:
-            raise EventDecodeError(f"unknown channel {doc['channel']!r}")
-        return Ballot(
-            ballot_id=UUID(doc["ballot_id"]),
-            campaign_id=doc["campaign_id"],
-            channel=doc["channel"],
-            voter_key=doc["voter_key"],
-            selections=tuple(doc["selections"]),
-            cast_at=datetime.fromisoformat(doc["cast_at"]),
-            received_at=datetime.fromisoformat(doc["received_at"]),
-            meta=doc.get("meta") or {},
-        )
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise EventDecodeError(f"unknown event kind {kind!r}")
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        # AttributeError: valid JSON that is not an object (a list, a number) has no .get
         raise EventDecodeError(str(exc)) from exc

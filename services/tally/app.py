@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from faust.types import EventT
 
 from schemas.events import EventDecodeError, decode_event
 from services.domain.ballot import Ballot
+from services.runtime.heap import settle_heap
 from services.runtime.kafka import BALLOTS, KafkaSecurity
 from services.runtime.settings import Settings
 from services.tally import announce
@@ -77,6 +79,7 @@ class Tally:
         return (datetime.now(UTC) - since).total_seconds() if since else 0.0
 
     async def run(self, stream: faust.StreamT[Any]) -> None:
+        settle_heap()  # the worker is built: what exists now lives as long as the process
         async for events in stream.noack_take(  # type: ignore[attr-defined]
             self.settings.tally_batch_size, self.settings.tally_batch_window
         ):
@@ -130,12 +133,19 @@ class Tally:
         m.batch_size.observe(size)
         m.duplicates.inc(written.duplicates)
         now = datetime.now(UTC)
+        # counters grow once per label set and batch, not once per ballot
+        counted: Counter[str] = Counter()
+        rejected: Counter[tuple[str, str]] = Counter()
         for row in written.rows:
             if row["status"] == "counted":
-                m.counted.labels(row["channel"]).inc()
+                counted[row["channel"]] += 1
                 m.end_to_end.observe((now - row["received_at"]).total_seconds())
             elif row["status"] == "rejected":  # 'held' waits for the organiser (issue 10)
-                m.rejected.labels(row["channel"], row["reason"]).inc()
+                rejected[row["channel"], row["reason"]] += 1
+        for channel, n in counted.items():
+            m.counted.labels(channel).inc(n)
+        for (channel, reason), n in rejected.items():
+            m.rejected.labels(channel, reason).inc(n)
         for found in written.detections:
             m.detections.labels(found.detection.rule.kind).inc(len(found.detection.ballot_ids))
 

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 import orjson
 
-from schemas.events import ballot_fields
 from services.domain.ballot import Ballot
 from services.domain.campaign import Campaign, parse_campaign
 from services.runtime.locks import (
@@ -184,17 +182,26 @@ async def _marks(conn: asyncpg.Connection, partitions: list[int]) -> set[tuple[s
 
 
 def _payload(decisions: Decisions) -> str:
-    docs: list[dict[str, Any]] = []
-    for fate, record in decisions.fates:
-        docs.append(
-            {
-                **ballot_fields(fate.ballot),
-                "status": fate.status,
-                "reason": fate.reason,
-                "period": fate.period,
-                "source_partition": record.partition,
-                "source_offset": record.offset,
-                "receipt": record.receipt,
-            }
-        )
+    # orjson writes UUIDs, datetimes (RFC 3339) and tuples itself, in C: the rows are built
+    # from the decoded ballot's own values, with no intermediate dict of strings per ballot.
+    docs = [
+        {
+            "ballot_id": ballot.ballot_id,
+            "campaign_id": ballot.campaign_id,
+            "channel": ballot.channel,
+            "voter_key": ballot.voter_key,
+            "selections": ballot.selections,
+            "cast_at": ballot.cast_at,
+            "received_at": ballot.received_at,
+            "meta": ballot.meta,
+            "status": fate.status,
+            "reason": fate.reason,
+            "period": fate.period,
+            "source_partition": record.partition,
+            "source_offset": record.offset,
+            "receipt": record.receipt,
+        }
+        for fate, record in decisions.fates
+        for ballot in (fate.ballot,)
+    ]
     return orjson.dumps(docs).decode()

@@ -103,3 +103,10 @@ def test_what_the_schema_refuses_the_decoder_refuses(breakage: dict[str, Any]) -
     assert not VALIDATOR.is_valid(doc)
     with pytest.raises(EventDecodeError):
         decode_event(orjson.dumps(doc))
+
+
+@pytest.mark.parametrize("data", [b"[1, 2]", b"7", b'"ballot"', b"null"])
+def test_valid_json_that_is_not_an_object_is_an_undecodable_event(data: bytes) -> None:
+    # the tally keeps undecodable records for audit and goes on; anything else stops it
+    with pytest.raises(EventDecodeError):
+        decode_event(data)
