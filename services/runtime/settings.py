@@ -38,6 +38,7 @@ class Settings:
     pg_port: int = 5433
     kafka_bootstrap: str | None = None  # unset: the embedded broker
     broker_storage: str = "memory"  # the embedded broker's: "memory" or "s3" (on disk)
+    drain_timeout: float = 60.0  # `up` stopping: then it says the tally cannot drain
     database_url: str | None = None  # unset: the embedded PostgreSQL
     kafka_security_protocol: str = "PLAINTEXT"  # SASL_SSL with Strimzi (services/runtime/kafka.py)
     kafka_sasl_mechanism: str = "SCRAM-SHA-512"
@@ -158,6 +159,7 @@ _INTS = {
     "sse_max_connections",
 }
 _FLOATS = {
+    "drain_timeout",
     "snapshot_interval",
     "campaign_refresh",
     "tally_batch_window",

@@ -48,7 +48,6 @@ from services.runtime.settings import Settings, ensure_dev_secrets
 
 SERVICES = ("ingest", "tally", "publish")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-DRAIN_TIMEOUT = 60.0  # then `up` says the tally cannot drain
 READY_TIMEOUT = 90.0
 START_ATTEMPTS = 5  # a service that never gets ready: a setting or the code is wrong
 TICK = 0.2
@@ -360,7 +359,7 @@ class Supervisor:
     async def _drain(self) -> None:
         """Until the tally has passed a fresh marker on every partition; see the module doc
         for what happens when it cannot."""
-        marker = DrainMarker(self.stack.settings)
+        marker, limit = DrainMarker(self.stack.settings), self.stack.settings.drain_timeout
         started, problem = time.monotonic(), "the tally has not passed the marker"
         sent = warned = False
         while not self.forced:
@@ -377,17 +376,17 @@ class Supervisor:
             except Exception as exc:  # noqa: BLE001 - broker or database not answering: retry
                 problem = f"{type(exc).__name__}: {exc}"
             self._tend(("tally",))
-            if not warned and time.monotonic() - started > DRAIN_TIMEOUT:
+            if not warned and time.monotonic() - started > limit:
                 warned = True
                 if not self.stack.holds_ballots_only_in_memory:
                     self.out(
-                        f"tally drained: NO within {DRAIN_TIMEOUT:.0f} s ({problem}); the"
+                        f"tally drained: NO within {limit:.0f} s ({problem}); the"
                         " uncounted ballots stay in the broker and are counted at the next start"
                     )
                     return
                 self.holding = True
                 self.out(
-                    f"WARNING: tally drained: NO within {DRAIN_TIMEOUT:.0f} s ({problem}). The"
+                    f"WARNING: tally drained: NO within {limit:.0f} s ({problem}). The"
                     " embedded broker keeps the ballots not yet counted in memory only, so the"
                     " broker, the database and the tally keep running and the drain goes on."
                     " Fix the tally (log: {}), or signal again to stop anyway and LOSE"

@@ -30,12 +30,11 @@ import pytest
 
 from services.runtime.s3 import s3rver_bin
 from services.runtime.supervisor import SERVICES
-from tests.e2e.up_run import UpRun, up_env
+from tests.e2e.up_run import DEMO_ID, UpRun, cast, up_env
 from tests.support.stack import Stack
 from tests.support.system import REPO
 from tests.support.waiting import eventually
 
-DEMO_ID = "zibo-2021-b2"
 RATE, SECONDS = 150, 24
 
 pytestmark = pytest.mark.timeout(300)
@@ -172,3 +171,38 @@ def kills_under_load(
     assert run.has("tally drained: yes"), run.tail()
     assert not run.leftovers(), run.tail()
     return run
+
+
+def test_a_tally_that_cannot_drain_keeps_the_memory_broker_and_its_ballots_until_it_can(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The tally frozen (SIGSTOP) with ballots answered 202 still in the in-memory broker: on
+    SIGTERM `up` must not stop the broker. It warns, keeps everything running, and once the
+    tally runs again (SIGCONT) it drains, counts them and exits cleanly."""
+    dsn = asyncio.run(stack.new_database())
+    run = UpRun.start(up_env(tmp_path / "up", dsn=dsn) | {"VOTESTREAM_DRAIN_TIMEOUT": "3"})
+    tally = None
+    try:
+        assert run.wait_for_line("votestream ready", 120), run.tail()
+        tally = current_pid(run, "tally")
+        assert tally is not None
+        os.kill(tally, signal.SIGSTOP)
+        held = cast(run, 20)
+        run.proc.send_signal(signal.SIGTERM)
+        run.proc.send_signal(signal.SIGINT)  # before the warning, more signals change nothing
+        assert run.wait_for_line("WARNING: tally drained: NO", 60), run.tail()
+        with pytest.raises(subprocess.TimeoutExpired):
+            run.proc.wait(3)  # it holds: no exit while the ballots are only in the broker
+        assert current_pid(run, "tansu") is not None, run.tail()
+        assert asyncio.run(counted_ids(dsn)) == []
+        os.kill(tally, signal.SIGCONT)
+        assert run.wait(120) == 0, run.tail()
+    finally:
+        if tally is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(tally, signal.SIGCONT)
+        if run.proc.poll() is None:
+            run.kill()
+    assert run.has("tally drained: yes"), run.tail()
+    assert set(asyncio.run(counted_ids(dsn))) == set(held)
+    assert not run.leftovers(), run.tail()

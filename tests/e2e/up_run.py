@@ -9,15 +9,20 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+import jwt
 import psutil
 
 from services.runtime.processes import free_port
+from services.runtime.settings import read_secrets
 from tests.support.system import DEMO, REPO
 
 PORTS = ("INGEST", "PUBLISH", "TALLY", "KAFKA", "PG")
+DEMO_ID = "zibo-2021-b2"  # the demo campaign `up --demo` loads, open from now
 
 
 def up_env(data_dir: Path, bootstrap: str | None = None, dsn: str | None = None) -> dict[str, str]:
@@ -131,3 +136,24 @@ class UpRun:
 
     def tail(self, n: int = 40) -> str:
         return "\n".join(self.output[-n:])
+
+
+def cast(run: UpRun, n: int) -> list[uuid.UUID]:
+    """`n` web ballots for the demo campaign; returns the ids answered 202."""
+    secrets = read_secrets(run.data_dir)
+    port = run.env["VOTESTREAM_INGEST_PORT"]
+    accepted = []
+    with httpx.Client(timeout=10) as http:
+        for i in range(n):
+            now = int(time.time())
+            claims = {"sub": f"sig-{uuid.uuid4().hex[:8]}-{i}", "iat": now, "exp": now + 600}
+            token = jwt.encode(claims, secrets["VOTESTREAM_WEB_JWT_SECRET"], algorithm="HS256")
+            ballot_id = uuid.uuid4()
+            response = http.post(
+                f"http://127.0.0.1:{port}/v1/campaigns/{DEMO_ID}/ballots",
+                json={"selections": ["c01", "c02"], "ballot_id": str(ballot_id)},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert response.status_code == 202, response.text
+            accepted.append(ballot_id)
+    return accepted
