@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.domain.errors import UnavailableError
 from services.publish.signing import ALGORITHM, public_key_text, signing_key_text
-from services.runtime.db import check_schema, expected_version
+from services.runtime.db import DB_ERRORS, check_schema, expected_version
 from services.runtime.db import migrate as apply_migrations
 from services.runtime.settings import Settings
-from services.runtime.startup import POSTGRES_UNREACHABLE, retrying
+from services.runtime.startup import retrying
 
 KEYGEN_FORMATS = ("env", "json")
 
@@ -47,10 +47,10 @@ def add_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 async def migrate(args: argparse.Namespace) -> int:
     dsn = Settings.from_env(os.environ).dsn
     try:
-        async for attempt in retrying("postgres", POSTGRES_UNREACHABLE, give_up_after=args.wait):
+        async for attempt in retrying("postgres", DB_ERRORS, give_up_after=args.wait):
             with attempt:
                 return await (_check(dsn) if args.check else _apply(dsn))
-    except POSTGRES_UNREACHABLE as exc:
+    except DB_ERRORS as exc:
         raise UnavailableError(
             f"PostgreSQL did not answer within {args.wait:g} s: {type(exc).__name__}: {exc}"
         ) from exc

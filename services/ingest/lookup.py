@@ -13,6 +13,7 @@ from uuid import UUID
 import asyncpg
 
 from services.domain.errors import UnavailableError
+from services.runtime.db import DB_ERRORS
 
 _QUERY = "SELECT ballot_id, voter_key, receipt FROM ballots WHERE ballot_id = ANY($1::uuid[])"
 
@@ -37,7 +38,7 @@ class StoredBallots:
                 batch, self._waiting = self._waiting, {}
                 try:
                     rows = await self.pool.fetch(_QUERY, list(batch))
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                except DB_ERRORS as exc:
                     error = UnavailableError("the ballot store is busy, try again", retry_after=2)
                     error.__cause__ = exc
                     _settle(batch, {}, error)

@@ -23,10 +23,10 @@ from services.domain.campaign import Campaign
 from services.publish.metrics import PublishMetrics
 from services.publish.snapshots import Publisher
 from services.publish.store import SnapshotStore
+from services.runtime.db import DB_ERRORS
 
 PUBLISHER_LOCK = 7402
 log = logging.getLogger(__name__)
-DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 RESUME_HORIZON = timedelta(minutes=15)  # older snapshots were surely delivered before
 
 

@@ -18,12 +18,12 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 import orjson
 from aiohttp import web
 
 from services.domain.errors import UnavailableError
 from services.publish.deps import DEPS
+from services.runtime.db import DB_ERRORS
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 15.0
@@ -86,7 +86,7 @@ async def follow(hub: SnapshotHub, newer: Newer, interval: float) -> None:
             try:
                 for snapshot in await newer(campaign_id, seq):
                     hub.offer(snapshot)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DB_ERRORS as exc:
                 log.warning("following snapshots failed: %s", type(exc).__name__)
         await asyncio.sleep(interval)
 

@@ -22,6 +22,7 @@ import yaml
 from services.domain.campaign import Campaign, parse_campaign, parse_duration
 from services.domain.campaign_changes import campaign_hash, classify_change, history_row_hash
 from services.domain.errors import CampaignInvalidError, NotFoundError
+from services.runtime.db import DB_ERRORS
 from services.runtime.locks import CAMPAIGN_LOCK, LOCK_CAMPAIGN
 
 log = logging.getLogger(__name__)
@@ -262,5 +263,5 @@ class CampaignCache:
             await asyncio.sleep(self.refresh)
             try:
                 await self.load()
-            except (OSError, asyncpg.PostgresError) as exc:
+            except DB_ERRORS as exc:
                 log.warning("campaign refresh failed: %s", exc)

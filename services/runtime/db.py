@@ -10,6 +10,9 @@ import asyncpg
 from services.domain.errors import VotestreamError
 
 MIGRATIONS = "services.runtime.migrations"
+# What a database call raises while Postgres is away, restarting or refusing: a caller that
+# tries again later catches exactly these (the socket's errors and asyncpg's own).
+DB_ERRORS: tuple[type[Exception], ...] = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 _MIGRATION_LOCK = 7400  # advisory lock key: one migrator at a time
 
 

@@ -9,6 +9,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from services.runtime.db import DB_ERRORS
+
 ReadyCheck = Callable[[], Awaitable[bool]]
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # the routes added below
 
@@ -19,7 +21,7 @@ def postgres_answers(pool: asyncpg.Pool) -> ReadyCheck:
     async def ready() -> bool:
         try:
             await pool.fetchval("SELECT 1")
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except DB_ERRORS:
             return False
         return True
 

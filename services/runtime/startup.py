@@ -10,7 +10,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError
@@ -23,13 +22,12 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from services.runtime.db import check_schema
+from services.runtime.db import DB_ERRORS, check_schema
 
 log = logging.getLogger(__name__)
 FIRST_WAIT = 0.2  # seconds; doubles each attempt, plus up to JITTER, never above MAX_WAIT
 MAX_WAIT = 5.0
 JITTER = 0.5
-POSTGRES_UNREACHABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 KAFKA_UNREACHABLE = (OSError, KafkaError)
 
 
@@ -66,7 +64,7 @@ async def wait_for_schema(dsn: str, give_up_after: float | None = None) -> None:
     Raises SchemaTooNewError at once when the database knows migrations this code does not.
     """
     async for attempt in retrying(
-        "postgres and the schema", (*POSTGRES_UNREACHABLE, SchemaPendingError), give_up_after
+        "postgres and the schema", (*DB_ERRORS, SchemaPendingError), give_up_after
     ):
         with attempt:
             state = await check_schema(dsn)
@@ -80,7 +78,7 @@ async def wait_for_schema(dsn: str, give_up_after: float | None = None) -> None:
 
 async def keep_trying(what: str, step: Callable[[], Awaitable[None]]) -> None:
     """Runs `step` until Postgres lets it finish (e.g. the first read of the campaigns)."""
-    async for attempt in retrying(what, POSTGRES_UNREACHABLE):
+    async for attempt in retrying(what, DB_ERRORS):
         with attempt:
             await step()
 

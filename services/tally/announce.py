@@ -16,6 +16,7 @@ import faust
 import orjson
 from aiokafka.errors import KafkaError
 
+from services.runtime.db import DB_ERRORS
 from services.runtime.kafka import DETECTIONS
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ def register_announcer(app: faust.App, pool_of: Callable[[], asyncpg.Pool | None
             return  # the agent has not opened Postgres yet
         try:
             await Announcer(pool, send).announce()
-        except (OSError, KafkaError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (KafkaError, *DB_ERRORS) as exc:
             # the rows stay unannounced and go out on a later tick
             log.warning("detections not announced yet: %s", type(exc).__name__)
 

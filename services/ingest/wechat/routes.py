@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote
 
 import aiohttp
-import asyncpg
 import segno
 from aiohttp import web
 
@@ -25,6 +24,10 @@ from services.ingest.wechat.replays import Replays
 from services.ingest.wechat.sessions import Sessions
 from services.ingest.wechat.store import WeChatStore
 from services.ingest.wechat.voting import WeChatVotes
+from services.runtime.db import DB_ERRORS
+
+# the sweep goes on at its next tick after a database or broker hiccup
+SWEEP_ERRORS: tuple[type[Exception], ...] = (UnavailableError, *DB_ERRORS)
 
 log = logging.getLogger(__name__)
 CHANNEL = web.AppKey("wechat_channel", WeChatChannel)
@@ -78,7 +81,7 @@ async def _sweep_forever(votes: WeChatVotes, replays: Replays) -> None:
             await votes.sweep_outbox()
             await votes.store.forget_answered(MESSAGE_RETENTION)
             await replays.forget_expired()
-        except (UnavailableError, OSError, asyncpg.PostgresError) as exc:
+        except SWEEP_ERRORS as exc:
             log.warning("wechat outbox sweep failed: %s", type(exc).__name__)
 
 
