@@ -42,7 +42,7 @@ class Campaign:
     channels: dict[str, dict[str, Any]]
     kiosk_grace: timedelta
     candidates: tuple[Candidate, ...]
-    defenses: Defenses | None = None  # the optional `defenses:` section (issue 10)
+    defenses: Defenses | None = None  # the optional `defenses:` section (defenses.py)
     candidate_ids: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

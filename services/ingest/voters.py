@@ -1,6 +1,6 @@
 """Voter tokens: verified strictly, turned into a voter key at once.
 
-Keys (SPEC §2): `VOTESTREAM_WEB_JWT_SECRET` checks HS256 tokens (and signs the ones this
+Keys (docs/WEB_CHANNEL.md): `VOTESTREAM_WEB_JWT_SECRET` checks HS256 tokens (and signs the ones this
 server issues); `VOTESTREAM_WEB_JWT_PUBLIC_KEY` — PEM text, or the path of a PEM file —
 checks RS256 (RSA key) or EdDSA (Ed25519 key) tokens from an external login. Each accepted
 algorithm is bound to its own key, so a token can never choose how it is checked: `none`,

@@ -32,7 +32,7 @@ class SnapshotStore:
             ballots_rejected={
                 r["reason"]: r["ballots"] for r in outcomes if r["status"] == "rejected"
             },
-            # by rule; present once a campaign's defences held anything (issue 10)
+            # by rule; present once a campaign's defences held anything
             ballots_held={r["reason"]: r["ballots"] for r in outcomes if r["status"] == "held"}
             or None,
         )

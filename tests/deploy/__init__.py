@@ -1,1 +1,1 @@
-"""Offline validation of the operations artifacts in deploy/ (issue 8)."""
+"""Offline validation of the operations artifacts in deploy/."""

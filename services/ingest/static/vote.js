@@ -11,7 +11,7 @@
   var MAX_AUTO_RETRIES = 8; // 503 answers: the broker is busy, retrying the same ballot_id is safe
   var RESEND_SECONDS = 60;
 
-  // Friendly text for every error code the ingest API returns (SPEC §5).
+  // Friendly text for every error code the ingest API returns (schemas/openapi.ingest.json).
   var ERRORS = {
     too_many_selections: '选择的项目超过上限，请减少后再提交。',
     too_few_selections: '选择的项目不足，请按要求选择后再提交。',

@@ -1,4 +1,4 @@
--- Defences against vote stuffing (issue 10): detections with their evidence, held ballots,
+-- Defences against vote stuffing (docs/ARCHITECTURE.md, "Defences"): detections with their evidence, held ballots,
 -- and the organiser's decisions on them in an append-only audit table.
 
 -- A ballot a `hold` rule matched is stored as 'held': counted only once an organiser releases it.
