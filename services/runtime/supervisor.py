@@ -214,7 +214,7 @@ class Supervisor:
             self.out("stopping ...")
             await self._stop()
             self.out("stopped")
-        return code
+        return 1 if self.forced else code  # forced: ballots answered 202 may be lost
 
     async def _start(self, demo: Path | None, duration: str) -> str | None:
         s = self.stack.settings

@@ -206,3 +206,28 @@ def test_a_tally_that_cannot_drain_keeps_the_memory_broker_and_its_ballots_until
     assert run.has("tally drained: yes"), run.tail()
     assert set(asyncio.run(counted_ids(dsn))) == set(held)
     assert not run.leftovers(), run.tail()
+
+
+def test_a_signal_after_the_cannot_drain_warning_stops_anyway_loudly(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The same frozen tally; a signal after the warning stops everything, says the ballots
+    not counted are lost and exits 1, leaving no process behind (the frozen one included)."""
+    dsn = asyncio.run(stack.new_database())
+    run = UpRun.start(up_env(tmp_path / "up", dsn=dsn) | {"VOTESTREAM_DRAIN_TIMEOUT": "3"})
+    try:
+        assert run.wait_for_line("votestream ready", 120), run.tail()
+        tally = current_pid(run, "tally")
+        assert tally is not None
+        os.kill(tally, signal.SIGSTOP)
+        cast(run, 5)
+        run.proc.send_signal(signal.SIGTERM)
+        assert run.wait_for_line("WARNING: tally drained: NO", 60), run.tail()
+        run.proc.send_signal(signal.SIGHUP)
+        assert run.wait(60) == 1, run.tail()
+    finally:
+        if run.proc.poll() is None:
+            run.kill()
+    assert run.has("stopped anyway on request"), run.tail()
+    assert run.has("LOST"), run.tail()
+    assert not run.leftovers(), run.tail()
