@@ -24,7 +24,8 @@ HEADROOM = 0.7
 PG_CORES = 8  # a production primary; the measured per-connection sink rate scales with it
 PG_EFFICIENCY = 0.6  # concurrent writers on one primary: WAL and index contention
 BROKERS = 3
-# Used when run without a results file: the figures measured before the first `make bench` (2 shared cores).
+# Used when run without a results file: the figures measured before the first `make bench`
+# (2 shared cores).
 DEFAULTS = {"ingest": 6_800.0, "tally": 15_500.0, "pg_sink": 20_000.0, "broker": 50_000.0}
 
 

@@ -76,7 +76,8 @@ class BallotDesk:
         )
         if row is not None and row["status"] != "held":
             return {"ballot_id": str(ballot_id), "status": row["status"], "reason": row["reason"]}
-        # held for the organiser (docs/ARCHITECTURE.md, "Defences"): to its voter, not decided yet, and no hint of why
+        # held for the organiser (docs/ARCHITECTURE.md, "Defences"): to its voter, not
+        # decided yet, and no hint of why
         if row is not None or self.recent.get(ballot_id) is not None:
             return {"ballot_id": str(ballot_id), "status": "pending", "reason": None}
         raise NotFoundError("no such ballot (yet)", code="unknown_ballot")

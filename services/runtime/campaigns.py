@@ -43,13 +43,9 @@ def read_campaign_file(
         except ValueError as exc:
             raise CampaignInvalidError([f"--duration: {exc}"]) from exc
         data = {**data, "opens_at": start.isoformat(), "closes_at": (start + length).isoformat()}
-    return parse_campaign(_stringify_times(data))
-
-
-def _stringify_times(data: Any) -> Any:
-    # YAML turns unquoted timestamps into datetimes; the parser takes both, but naive ones
-    # must be refused, so keep what YAML produced as it is.
-    return data
+    # YAML reads unquoted timestamps as datetimes; parse_campaign takes them as they are
+    # (and refuses naive ones, as it refuses times without an offset).
+    return parse_campaign(data)
 
 
 class CampaignStore:

@@ -1,4 +1,5 @@
-"""Every error of the web ballot route (schemas/openapi.ingest.json), through create_app with a fake broker."""
+"""Every error of the web ballot route (schemas/openapi.ingest.json), through create_app with
+a fake broker."""
 
 from __future__ import annotations
 

@@ -252,7 +252,7 @@ async def _store(
 
 async def _apply(console: Console, visit: Visit, data: Any) -> Campaign:
     """Stores a definition under the campaign rules, with its history and audit rows."""
-    campaign = parse_campaign(_stringified(data))
+    campaign = parse_campaign(data)  # YAML's datetimes are taken as they are
     actor = f"console:{visit.session.organiser}"
     applied = await console.deps.campaign_store.put(campaign, actor=actor)
     await console.deps.campaigns.load()
@@ -264,15 +264,6 @@ async def _apply(console: Console, visit: Visit, data: Any) -> Campaign:
         {"changes": list(applied.changes)},
     )
     return campaign
-
-
-def _stringified(data: Any) -> Any:
-    """YAML reads unquoted times as datetimes; the definition takes RFC 3339 text."""
-    if isinstance(data, dict):
-        return {k: _stringified(v) for k, v in data.items()}
-    if isinstance(data, list):
-        return [_stringified(v) for v in data]
-    return data.isoformat() if isinstance(data, datetime) else data
 
 
 async def campaign_page(console: Console, visit: Visit) -> web.Response:

@@ -1,4 +1,5 @@
-"""The WeChat official account channel (docs/ARCHITECTURE.md, "Channels"), mounted on the ingest port by `routes`.
+"""The WeChat official account channel, mounted on the ingest port by `routes`
+(docs/ARCHITECTURE.md, "Channels").
 
 - `GET /wechat`: the server URL check. `POST /wechat`: messages in safe mode
   (`encrypt_type=aes`), or in plaintext only when no EncodingAESKey is configured (the query
