@@ -26,6 +26,7 @@ async def show_progress(driver: Driver, seconds: float, every: float = 1.0) -> N
             f"  in flight {driver.inflight:4d}  p99 {p99:7.1f} ms  answers {merged}"
             f"  retries {stats.retries}  lost {stats.lost}"
             f"  unexpected {sum(stats.unexpected.values())}"
+            f"  no answer {sum(stats.errors.values())}"
         )
         print(
             ("\r" + line) if live else line, end="" if live else "\n", file=sys.stderr, flush=True
