@@ -97,7 +97,9 @@ class Rehearsal:
             raise
         return self
 
-    def __exit__(self, *_: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:  # pytest shows a failed test's output: what ran, and when
+            print("\n".join(f"{t:6.1f}s {what}" for t, what in self.timeline))
         self.close()
 
     def close(self) -> None:
