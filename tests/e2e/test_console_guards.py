@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -15,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tests.support.system import System
+from tests.support.system import DEMO, System
 
 PAGES = ["/admin/", "/admin/kiosks", "/admin/campaigns/new", "/admin/campaigns/{cid}",
          "/admin/campaigns/{cid}/held", "/admin/campaigns/{cid}/results",
@@ -162,3 +163,26 @@ def test_a_kiosk_is_registered_listed_and_revoked_with_a_bad_key_refused(system:
         f"{system.ingest}/v1/admin/kiosks", headers=system.admin_headers(), timeout=5
     ).json()["kiosks"]
     assert [d["revoked"] for d in devices if d["device_id"] == device] == [True]
+
+
+def test_a_campaign_file_is_uploaded_and_a_bad_one_is_refused_naming_its_errors(
+    system: System,
+) -> None:
+    cid = f"upload-{uuid.uuid4().hex[:6]}"
+    text = DEMO.read_text(encoding="utf-8").replace("id: zibo-2021-b2", f"id: {cid}", 1)
+    text += "opens_at: 2031-05-01T09:00:00+08:00\ncloses_at: 2031-05-08T18:00:00+08:00\n"
+    client, csrf = signed_in(system, organiser="上传者")
+    bad = text.replace("max_selections: 10", "max_selections: 99")
+    refused = client.post(
+        "/admin/campaigns/upload", data={"csrf": csrf}, files={"file": ("c.yaml", bad.encode())}
+    )
+    assert refused.status_code == 422 and 'data-error-for="max_selections"' in refused.text
+    assert httpx.get(f"{system.ingest}/v1/campaigns/{cid}", timeout=5).status_code == 404
+
+    taken = client.post(
+        "/admin/campaigns/upload", data={"csrf": csrf}, files={"file": ("c.yaml", text.encode())}
+    )
+    assert taken.status_code == 303
+    stored = httpx.get(f"{system.ingest}/v1/campaigns/{cid}", timeout=5).json()
+    opens_at = datetime.fromisoformat(stored["opens_at"])
+    assert opens_at == datetime(2031, 5, 1, 1, tzinfo=UTC) and len(stored["candidates"]) == 25
