@@ -20,6 +20,7 @@ from services.publish.app import create_app
 from services.publish.cutoff import KafkaCutoffWriter
 from services.publish.deps import PublishDeps
 from services.publish.files import FileSink
+from services.publish.hub import SnapshotHub
 from services.publish.kafka_sink import KafkaSnapshotSink
 from services.publish.leader import PublishRound, lead
 from services.publish.metrics import PublishMetrics
@@ -27,7 +28,7 @@ from services.publish.signing import load_signing_key
 from services.publish.sinks import QueuedSink
 from services.publish.snapshots import Publisher
 from services.publish.store import SnapshotStore
-from services.publish.stream import SnapshotHub, follow
+from services.publish.stream import follow
 from services.publish.webhooks import WebhookSink
 from services.runtime.campaigns import CampaignCache, CampaignStore
 from services.runtime.db import SchemaTooNewError, connect_pool

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import asyncpg
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from prometheus_client import CollectorRegistry
 
+from services.publish.hub import SnapshotHub
 from services.publish.metrics import PublishMetrics
 from services.publish.store import SnapshotStore
 from services.runtime.campaigns import CampaignCache
 from services.runtime.readiness import Readiness
 from services.runtime.settings import Settings
-
-if TYPE_CHECKING:  # stream.py reads DEPS from here
-    from services.publish.stream import SnapshotHub
 
 
 @dataclass

@@ -16,10 +16,10 @@ from prometheus_client import CollectorRegistry
 from services.domain.campaign import Campaign
 from services.publish.app import create_app
 from services.publish.deps import PublishDeps
+from services.publish.hub import SnapshotHub
 from services.publish.metrics import PublishMetrics
 from services.publish.snapshots import Publisher
 from services.publish.store import SnapshotStore
-from services.publish.stream import SnapshotHub
 from services.runtime.campaigns import CampaignCache, CampaignStore
 from services.runtime.settings import Settings
 

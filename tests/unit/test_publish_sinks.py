@@ -13,8 +13,8 @@ from typing import Any
 
 from services.domain.campaign import parse_campaign
 from services.publish.files import FileSink, write_atomically
+from services.publish.hub import SnapshotHub
 from services.publish.sinks import QueuedSink
-from services.publish.stream import SnapshotHub
 from services.publish.webhooks import signature
 
 NOW = datetime.now(UTC)
