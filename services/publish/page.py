@@ -12,12 +12,10 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping
-from importlib.resources import files
 from typing import Any
 
-_PACKAGE = "services.publish"
-_STYLESHEET = '<link rel="stylesheet" href="campaign.css">'
-_SCRIPT = '<script src="campaign.js"></script>'
+from services.runtime.inlined_page import inline_assets, replace_once
+
 _MODE_API = '<meta name="votestream-mode" content="api">'
 _MODE_STATIC = '<meta name="votestream-mode" content="static">'
 _DATA = '<script type="application/json" id="votestream-data">null</script>'
@@ -32,38 +30,18 @@ def render_campaign_page(
     """The page; `campaign` and `snapshot` are embedded only in the static variant."""
     html = _inlined_template()
     if static:
-        html = _replace_once(html, _MODE_API, _MODE_STATIC)
+        html = replace_once(html, _MODE_API, _MODE_STATIC)
         if campaign is not None or snapshot is not None:
             data = {"campaign": campaign, "snapshot": snapshot}
-            html = _replace_once(html, _DATA, _DATA.replace("null", _script_json(data)))
+            html = replace_once(html, _DATA, _DATA.replace("null", _script_json(data)))
     return html.encode("utf-8")
 
 
 @functools.cache
 def _inlined_template() -> str:
-    static = files(_PACKAGE).joinpath("static")
-    html = static.joinpath("campaign.html").read_text("utf-8")
-    css = static.joinpath("campaign.css").read_text("utf-8")
-    js = static.joinpath("campaign.js").read_text("utf-8")
-    _refuse_breakout(css, "</style")
-    _refuse_breakout(js, "</script", "<!--")
-    html = _replace_once(html, _STYLESHEET, f"<style>\n{css}</style>")
-    return _replace_once(html, _SCRIPT, f"<script>\n{js}</script>")
+    return inline_assets("services.publish", "campaign")
 
 
 def _script_json(data: Mapping[str, Any]) -> str:
     # "<" escaped so no string inside the data can close the <script> element.
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
-
-
-def _replace_once(text: str, old: str, new: str) -> str:
-    # The markers are part of the template's contract: a missing one is a bug, not a no-op.
-    if text.count(old) != 1:
-        raise ValueError(f"campaign.html must contain {old!r} exactly once")
-    return text.replace(old, new)
-
-
-def _refuse_breakout(source: str, *markers: str) -> None:
-    for marker in markers:
-        if marker in source.lower():
-            raise ValueError(f"{marker!r} in an inlined asset would end its element early")
