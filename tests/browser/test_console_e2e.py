@@ -123,6 +123,12 @@ async def test_an_organiser_runs_a_campaign_from_the_form_to_the_downloaded_fina
     await groups.locator("button[value=release]").click()
     await expect(page.locator("#no-held")).to_be_visible()
 
+    await page.goto(f"{system.ingest}/admin/campaigns/{cid}/edit")
+    await expect(page.locator("#locked")).to_be_visible()  # ballots are counted now
+    await page.locator("#f-candidates").fill(CANDIDATES + "\nn6 | 迟到的方案 | 第6街道")
+    await page.locator("#save").click()
+    await expect(page.locator("#form-problem")).to_contain_text("counting rules are frozen")
+
     await page.goto(f"{system.ingest}/admin/campaigns/{cid}")
     await expect(page.locator("#held")).to_have_text("0", timeout=30_000)
     await page.locator("#close-now").click()

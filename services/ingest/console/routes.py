@@ -186,7 +186,9 @@ async def new_campaign(console: Console, visit: Visit) -> web.Response:
 
 async def edit_campaign(console: Console, visit: Visit) -> web.Response:
     campaign = await console.deps.campaign_store.get(visit.request.match_info["cid"])
-    return _form_page(visit, form_from_campaign(campaign), {}, editing=True)
+    # say before saving that the counting rules are frozen (the store refuses a change anyway)
+    locked = (await reads.counted_by_campaign(console.deps.pool)).get(campaign.id, 0) > 0
+    return _form_page(visit, form_from_campaign(campaign), {}, editing=True, locked=locked)
 
 
 def _form_page(
@@ -196,6 +198,7 @@ def _form_page(
     *,
     editing: bool,
     status: int = 200,
+    locked: bool = False,
 ) -> web.Response:
     cid = form.get("id", "")
     action = f"/admin/campaigns/{cid}" if editing else "/admin/campaigns"
@@ -208,7 +211,7 @@ def _form_page(
         errors=errors,
         editing=editing,
         action=action,
-        locked=False,
+        locked=locked,
     )
 
 
