@@ -9,7 +9,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import uuid
 
 import asyncpg
 import pytest
@@ -24,13 +23,7 @@ SHIPPED = [name for _, name, _ in migration_files()]
 
 @pytest.fixture
 async def empty_database(stack: Stack) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(stack.dsn())
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return stack.dsn(name)
+    return await stack.empty_database()
 
 
 def votestream(dsn: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -125,17 +125,6 @@ def started(tmp_path: Path) -> Iterator[list[Service]]:
         service.stop()
 
 
-async def empty_database(stack: Stack) -> str:
-    """A database as a new CloudNativePG cluster gives it: no tables at all."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(stack.dsn())
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return stack.dsn(name)
-
-
 def migrate(dsn: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "VOTESTREAM_DATABASE_URL": dsn}
     return subprocess.run(
@@ -192,7 +181,7 @@ async def test_services_started_before_postgres_and_kafka_become_ready_once_both
 async def test_a_service_on_an_unmigrated_database_waits_for_migrate_instead_of_exiting(
     stack: Stack, tmp_path: Path, started: list[Service]
 ) -> None:
-    dsn = await empty_database(stack)
+    dsn = await stack.empty_database()
     for name in ("ingest", "publish"):
         started.append(start_service(name, tmp_path, bootstrap=stack.bootstrap, dsn=dsn))
     for service in started:

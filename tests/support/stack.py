@@ -33,16 +33,21 @@ class Stack:
     def dsn(self, database: str = "votestream") -> str:
         return f"postgresql://votestream@127.0.0.1:{self.postgres.port}/{database}"
 
-    async def new_database(self) -> str:
-        """A fresh, migrated database; returns its DSN."""
+    async def empty_database(self) -> str:
+        """A fresh database as a new CloudNativePG cluster gives it, no tables; its DSN."""
         name = f"t_{uuid.uuid4().hex[:12]}"
         conn = await asyncpg.connect(self.dsn())
         try:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
             await conn.close()
-        await migrate(self.dsn(name))
         return self.dsn(name)
+
+    async def new_database(self) -> str:
+        """A fresh, migrated database; returns its DSN."""
+        dsn = await self.empty_database()
+        await migrate(dsn)
+        return dsn
 
     async def new_topic(self, partitions: int = 4, prefix: str = "ballots") -> str:
         name = f"{prefix}-{uuid.uuid4().hex[:10]}"
