@@ -31,16 +31,6 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 
 @pytest.fixture(scope="module")
-def peer(system: System) -> WeChatPeer:
-    return WeChatPeer(
-        system.ingest,
-        system.secret("wechat_token"),
-        system.secret("wechat_appid"),
-        system.secret("wechat_aes_key"),
-    )
-
-
-@pytest.fixture(scope="module")
 def plaintext_ingest(system: System) -> Iterator[str]:
     """An ingest process without an EncodingAESKey: it takes plaintext pushes."""
     with another_ingest(system, VOTESTREAM_WECHAT_AES_KEY="") as base:

@@ -32,16 +32,6 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 
 
 @pytest.fixture(scope="module")
-def peer(system: System) -> WeChatPeer:
-    return WeChatPeer(
-        system.ingest,
-        system.secret("wechat_token"),
-        system.secret("wechat_appid"),
-        system.secret("wechat_aes_key"),
-    )
-
-
-@pytest.fixture(scope="module")
 def fake_api(system: System) -> Iterator[FakeWeChat]:
     with running_fake_wechat(
         system.secret("wechat_appid"), system.secret("wechat_appsecret")
