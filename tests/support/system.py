@@ -22,6 +22,7 @@ import yaml
 
 from services.ingest.otp import phone_key
 from services.ingest.sms import OUTBOX
+from services.runtime.postgres_home import discard_cluster
 from services.runtime.processes import free_port
 from services.runtime.settings import read_secrets
 from tests.support.waiting import eventually
@@ -140,6 +141,7 @@ def stop_system(system: System, timeout: float = 90) -> int:
         system.proc.send_signal(signal.SIGTERM)
     out, _ = system.proc.communicate(timeout=timeout)
     system.output.extend(out.splitlines())
+    discard_cluster(system.data_dir / "postgres")  # relocated under root: not in tmp_path
     return system.proc.returncode
 
 

@@ -119,3 +119,29 @@ def test_mode_checks_hold_as_root(tmp_path: Path) -> None:
     private = _private(tmp_path / "p")
     assert os.access(private, os.X_OK)
     assert not reachable_by_others(private)
+
+
+def test_clusters_no_data_dir_links_to_are_swept_when_another_is_made(tmp_path: Path) -> None:
+    runtime = tmp_path / "runtime"
+    gone = _private(tmp_path / "gone") / "postgres"
+    kept = _private(tmp_path / "kept") / "postgres"
+    gone_cluster = reachable_cluster(gone, runtime)
+    kept_cluster = reachable_cluster(kept, runtime)
+    shutil.rmtree(gone.parent)  # a test run's temporary data dir, deleted
+
+    reachable_cluster(_private(tmp_path / "new") / "postgres", runtime)
+
+    assert not gone_cluster.exists() and not gone_cluster.with_suffix(".owner").exists()
+    assert kept_cluster.exists() and kept.resolve() == kept_cluster.resolve()
+
+
+def test_a_cluster_with_a_running_server_is_never_swept(tmp_path: Path) -> None:
+    runtime = tmp_path / "runtime"
+    gone = _private(tmp_path / "gone") / "postgres"
+    cluster = reachable_cluster(gone, runtime)
+    (cluster / "postmaster.pid").write_text(f"{os.getpid()}\n")  # a live process holds it
+    shutil.rmtree(gone.parent)
+
+    reachable_cluster(_private(tmp_path / "new") / "postgres", runtime)
+
+    assert cluster.exists()
