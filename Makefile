@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test test-fast system-tools lint bench clean
+.PHONY: help run test test-fast system-tools tools lint bench clean
 
 # The fast part: no servers, under a minute. Folders are markers (tests/conftest.py).
 FAST := -m "(unit or deploy) and not slow"
@@ -21,7 +21,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## start everything on the embedded stack with the demo campaign
 	$(BIN)/votestream up --demo campaigns/zibo-2021-b2.yaml
 
-test: system-tools $(STAMP)  ## the whole test suite: the fast part first, then the rest
+S3RVER := .tools/s3rver/node_modules/.bin/s3rver
+
+$(S3RVER): .ci/install-s3rver
+	bash .ci/install-s3rver
+
+tools: $(S3RVER)  ## project-local tools under .tools/ (s3rver for the durable broker)
+
+test: system-tools $(STAMP) $(S3RVER)  ## the whole test suite: the fast part first, then the rest
 	$(BIN)/pytest -q $(FAST)
 	$(BIN)/pytest -m "not ((unit or deploy) and not slow)" --durations=15
 
