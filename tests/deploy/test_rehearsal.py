@@ -5,6 +5,7 @@ exact totals, and each deliberate breakage of the manifests fails the rehearsal.
 from __future__ import annotations
 
 import base64
+import os
 import re
 from pathlib import Path
 
@@ -21,7 +22,14 @@ from .rehearsal.pod import PodFailed
 from .rehearsal.pods import PodConfigError, Secrets, container_env, pod_templates, read_image
 from .rehearsal.rehearsal import Rehearsal, RehearsalFailed
 
+# Pods get network namespaces of their own, which only root can make (CI runs as root). As
+# another user these are skipped, said in pytest's summary: run `sudo make test` for them.
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0, reason="the rehearsal makes network namespaces: run as root"
+)
 
+
+@needs_root
 @pytest.mark.slow
 def test_dev_overlay_goes_live_and_survives_losing_pods_under_load(
     rendered: dict[str, list[Manifest]], tmp_path: Path
@@ -37,6 +45,7 @@ def test_dev_overlay_goes_live_and_survives_losing_pods_under_load(
         rehearsal.kubelet.raise_failures()
 
 
+@needs_root
 @pytest.mark.slow
 def test_prod_overlay_goes_live(rendered: dict[str, list[Manifest]], tmp_path: Path) -> None:
     with Rehearsal(rendered["prod"], tmp_path) as rehearsal:
@@ -44,6 +53,7 @@ def test_prod_overlay_goes_live(rendered: dict[str, list[Manifest]], tmp_path: P
         rehearsal.kubelet.raise_failures()
 
 
+@needs_root
 @pytest.mark.slow
 @pytest.mark.parametrize("breakage", sorted(BREAKAGES))
 def test_each_deliberate_breakage_fails_the_rehearsal(
