@@ -7,8 +7,9 @@ from __future__ import annotations
 import base64
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
@@ -186,3 +187,21 @@ def test_a_campaign_file_is_uploaded_and_a_bad_one_is_refused_naming_its_errors(
     stored = httpx.get(f"{system.ingest}/v1/campaigns/{cid}", timeout=5).json()
     opens_at = datetime.fromisoformat(stored["opens_at"])
     assert opens_at == datetime(2031, 5, 1, 1, tzinfo=UTC) and len(stored["candidates"]) == 25
+
+
+def test_a_campaign_is_extended_and_never_into_the_past(system: System) -> None:
+    opened = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
+    campaign = system.new_campaign(opens_at=opened.isoformat())
+    cid, before = campaign["id"], datetime.fromisoformat(campaign["closes_at"])
+    client, csrf = signed_in(system, organiser="延长者")
+    local = ZoneInfo(campaign["timezone"])
+    later = (before + timedelta(days=2)).astimezone(local).strftime("%Y-%m-%dT%H:%M")
+    answer = client.post(f"/admin/campaigns/{cid}/extend", data={"csrf": csrf, "closes_at": later})
+    assert answer.status_code == 303
+    extended = datetime.fromisoformat(closes_at(system, cid))
+    assert extended.astimezone(local).strftime("%Y-%m-%dT%H:%M") == later
+
+    past = (datetime.now(UTC) - timedelta(hours=1)).astimezone(local).strftime("%Y-%m-%dT%H:%M")
+    refused = client.post(f"/admin/campaigns/{cid}/extend", data={"csrf": csrf, "closes_at": past})
+    assert refused.status_code == 409 and "past" in refused.text
+    assert datetime.fromisoformat(closes_at(system, cid)) == extended
