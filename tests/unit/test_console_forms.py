@@ -123,3 +123,12 @@ def test_the_language_is_chosen_by_query_then_cookie_then_browser() -> None:
     assert pick_language(None, "en", "zh-CN,zh;q=0.9") == "en"
     assert pick_language(None, None, "en-GB,en;q=0.8") == "en"
     assert pick_language(None, None, "") == "zh-CN"
+
+
+def test_a_title_that_looks_like_a_formula_stays_text_in_both_exports() -> None:
+    evil = '=HYPERLINK("http://x.example","点我")'
+    snapshot = {**SNAPSHOT, "candidates": [{**SNAPSHOT["candidates"][0], "title": evil}]}
+    rows = list(csv.reader(io.StringIO(ranking_csv(snapshot, None).decode("utf-8-sig"))))
+    assert rows[1][2] == "'" + evil
+    cell = load_workbook(io.BytesIO(ranking_xlsx(snapshot, None)))["ranking"]["C2"]
+    assert (cell.value, cell.data_type) == (evil, "s")

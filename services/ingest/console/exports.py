@@ -14,6 +14,7 @@ from typing import Any
 from openpyxl import Workbook
 
 CHANNELS = ("web", "wechat", "kiosk")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 VERIFY_HINT = (
     "Verify: canonical JSON (RFC 8785) of the snapshot without hash and signature; "
     "SHA-256 = hash; Ed25519 signature with the public key (docs/VERIFYING.md)."
@@ -49,10 +50,16 @@ def about_rows(snapshot: dict[str, Any], public_key: str | None) -> list[list[An
 def ranking_csv(snapshot: dict[str, Any], public_key: str | None) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerows(ranking_rows(snapshot))
+    writer.writerows(_inert(row) for row in ranking_rows(snapshot))
     writer.writerow([])
-    writer.writerows(about_rows(snapshot, public_key))
+    writer.writerows(_inert(row) for row in about_rows(snapshot, public_key))
     return ("\ufeff" + out.getvalue()).encode()  # a BOM, so spreadsheet apps read UTF-8
+
+
+def _inert(row: list[Any]) -> list[Any]:
+    """Text a spreadsheet would run as a formula (a candidate titled `=HYPERLINK(...)`) gets a
+    leading apostrophe, which spreadsheets show as plain text."""
+    return [f"'{v}" if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v for v in row]
 
 
 def ranking_xlsx(snapshot: dict[str, Any], public_key: str | None) -> bytes:
@@ -60,11 +67,17 @@ def ranking_xlsx(snapshot: dict[str, Any], public_key: str | None) -> bytes:
     sheet = book.active
     assert sheet is not None
     sheet.title = "ranking"
-    for row in ranking_rows(snapshot):
-        sheet.append(row)
     about = book.create_sheet("snapshot")
-    for row in about_rows(snapshot, public_key):
-        about.append(row)
+    for target, rows in (
+        (sheet, ranking_rows(snapshot)),
+        (about, about_rows(snapshot, public_key)),
+    ):
+        for row in rows:
+            target.append(row)
+        for cells in target.iter_rows():
+            for cell in cells:  # openpyxl stores text starting with "=" as a formula
+                if cell.data_type == "f":
+                    cell.data_type = "s"
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
