@@ -31,6 +31,11 @@ MEANINGS: dict[str, str] = {
     "pg_port": "Port of the embedded PostgreSQL (`votestream up` only).",
     "kafka_bootstrap": "Kafka bootstrap servers, `host:port[,host:port]`. Unset: the"
     " embedded broker on `127.0.0.1:VOTESTREAM_KAFKA_PORT`.",
+    "broker_storage": "Where the embedded broker keeps its records: `memory` (lost when it"
+    " stops) or `s3` (on disk through a local s3rver, installed by `make tools`).",
+    "drain_timeout": "Seconds `votestream up`, stopping, waits for the tally to count what the"
+    " broker holds. Past it, a durable or external broker keeps the rest for the next start;"
+    " with the in-memory one `up` warns and keeps draining until a further signal.",
     "database_url": "PostgreSQL URL (`postgresql://user:pass@host/db`). Unset: the embedded"
     " PostgreSQL. Secret in production (CloudNativePG's `uri`).",
     "kafka_security_protocol": "How clients reach Kafka: `PLAINTEXT`, `SSL`,"
@@ -127,7 +132,7 @@ def table() -> str:
     if missing or unknown:
         raise UndocumentedSettingError(
             f"no meaning for {', '.join(missing) or '-'}; no setting {', '.join(unknown) or '-'}"
-            f" (edit MEANINGS in {__name__})"
+            " (edit MEANINGS in services/runtime/settings_doc.py)"
         )
     rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
     for f in fields(Settings):
@@ -152,7 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if the table is stale")
     args = parser.parse_args(argv)
     current = args.doc.read_text(encoding="utf-8")
-    wanted = with_table(current)
+    try:
+        wanted = with_table(current)
+    except UndocumentedSettingError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return 1
     if args.check:
         if wanted != current:
             print(f"{args.doc}: the settings reference is stale; run {parser.prog}")

@@ -66,3 +66,15 @@ def test_a_stale_table_is_caught_and_regenerated(tmp_path: Path) -> None:
     assert settings_doc.main([str(doc), "--check"]) == 1
     assert settings_doc.main([str(doc)]) == 0
     assert doc.read_text(encoding="utf-8") == current
+
+
+def test_a_setting_without_a_meaning_is_one_line_naming_where_to_add_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    meanings = dict(settings_doc.MEANINGS)
+    del meanings["partitions"]
+    monkeypatch.setattr(settings_doc, "MEANINGS", meanings)
+    assert settings_doc.main([str(OPERATIONS_DOC), "--check"]) == 1
+    error = capsys.readouterr().err
+    assert "VOTESTREAM_PARTITIONS" in error
+    assert "services/runtime/settings_doc.py" in error
