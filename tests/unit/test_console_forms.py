@@ -60,6 +60,7 @@ def test_a_filled_form_is_a_valid_campaign_in_its_own_time_zone() -> None:
         ({"timezone": "Mars/Olympus"}, "timezone"),
         ({"candidates": "n1 | a | b\nn1 | c | d"}, "candidates"),
         ({"per_voter": "none"}, "per_voter"),
+        ({"top_n": "²"}, "top_n"),  # a digit to str.isdigit, not to int()
         ({"id": "Bad Id"}, "id"),
         ({"defenses": "- not a mapping"}, "defenses"),
     ],

@@ -116,7 +116,8 @@ def _text(form: Mapping[str, Any], name: str) -> str:
 
 def _number(form: Mapping[str, Any], name: str) -> Any:
     raw = _text(form, name)
-    return int(raw) if raw.isdigit() else raw  # not a number: parse_campaign names it
+    # isdecimal, not isdigit: "²" is a digit that int() refuses
+    return int(raw) if raw.isdecimal() else raw  # not a number: parse_campaign names it
 
 
 def _listed(form: Mapping[str, Any], name: str) -> list[str]:

@@ -98,15 +98,18 @@ async def latest_snapshot(pool: asyncpg.Pool, campaign_id: str) -> dict[str, Any
     return _body(row)
 
 
+SEQ_DIGITS = 9  # snapshots.seq is an int4: a longer number is no snapshot's
+
+
 async def snapshot(pool: asyncpg.Pool, campaign_id: str, which: str) -> dict[str, Any] | None:
-    """`final`, `latest` or a seq number."""
+    """`final`, `latest` or a seq number; any other name is no snapshot (None)."""
     if which == "latest":
         return await latest_snapshot(pool, campaign_id)
     if which == "final":
         row = await pool.fetchrow(
             "SELECT body FROM snapshots WHERE campaign_id = $1 AND final", campaign_id
         )
-    elif which.isdigit():
+    elif which.isdecimal() and len(which) <= SEQ_DIGITS:  # isdigit passes "²", int() not
         row = await pool.fetchrow(
             "SELECT body FROM snapshots WHERE campaign_id = $1 AND seq = $2",
             campaign_id,
