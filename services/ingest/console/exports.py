@@ -13,7 +13,8 @@ from typing import Any
 
 from openpyxl import Workbook
 
-CHANNELS = ("web", "wechat", "kiosk")
+from services.domain.campaign import CHANNELS
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 VERIFY_HINT = (
     "Verify: canonical JSON (RFC 8785) of the snapshot without hash and signature; "
