@@ -27,6 +27,15 @@ def _say(line: str) -> None:
     print(line)
 
 
+def _operator_name() -> str:
+    """Who runs the command, for the campaign history: the login name, or the uid where the
+    user has none (a container's runAsUser has no passwd entry and no $USER)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # KeyError up to Python 3.12, OSError from 3.13
+        return f"uid {os.getuid()}"
+
+
 async def campaign(args: argparse.Namespace) -> int:
     settings = Settings.from_env(os.environ)
     if args.action == "load":
@@ -36,7 +45,7 @@ async def campaign(args: argparse.Namespace) -> int:
         store = CampaignStore(pool)
         if args.action == "load":
             # refused with campaign_locked when the rules of counted ballots would change
-            applied = await store.put(loaded, actor=f"cli:{getpass.getuser()}")
+            applied = await store.put(loaded, actor=f"cli:{_operator_name()}")
             window = f"{loaded.opens_at.isoformat()} .. {loaded.closes_at.isoformat()}"
             what = ", ".join(applied.changes) or "unchanged"
             _say(f"loaded {loaded.id}: {window} ({what})")

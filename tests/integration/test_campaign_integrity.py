@@ -6,9 +6,11 @@ requests go through the admin routes as the organiser sends them.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import os
+import pwd
 import subprocess
 import sys
 import uuid
@@ -24,6 +26,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from services import operator
 from services.domain.ballot import Ballot
 from services.domain.campaign_changes import campaign_hash, history_row_hash
 from services.ingest import admin
@@ -313,3 +316,27 @@ async def test_campaign_load_follows_the_same_rules(
     history = await rig.history("loaded")
     assert [h["changes"] for h in history] == [["created"], ["wording"]]
     assert all(h["actor"].startswith("cli:") for h in history)
+
+
+async def test_campaign_load_by_a_user_without_a_name_records_the_uid(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in a container whose user (runAsUser 10001) has no passwd entry and no $USER."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def no_entry(uid: int) -> Any:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    monkeypatch.setenv("VOTESTREAM_DATABASE_URL", database)
+    path = tmp_path / "nameless.yaml"
+    path.write_text(yaml.safe_dump(definition("nameless")), "utf-8")
+    args = argparse.Namespace(action="load", file=path, open_now=False, duration="14d")
+    assert await operator.campaign(args) == 0
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=1)
+    try:
+        history = await CampaignStore(pool).history("nameless")
+    finally:
+        await pool.close()
+    assert [h["actor"] for h in history] == [f"cli:uid {os.getuid()}"]
