@@ -7,13 +7,14 @@ import asyncio
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
-from services.domain.campaign import Campaign, parse_campaign, parse_duration
+from services.domain.campaign import CHANNELS, Campaign, parse_campaign, parse_duration
 from services.ingest.wechat.crypto import WeChatCipher
 from services.loadgen.channels import Channel, WebChannel
 from services.loadgen.driver import Driver, Stats, error_kind
@@ -22,10 +23,9 @@ from services.loadgen.lookalike import LookalikePhones, stuffers_expected
 from services.loadgen.progress import show_progress
 from services.loadgen.report import ballot_ids, report, summary
 from services.loadgen.stuffers import (
-    STUFFERS,
+    ForgedWeChat,
     Stuffer,
     Target,
-    build_stuffers,
     run_stuffers,
     stuffing_report,
 )
@@ -34,8 +34,18 @@ from services.loadgen.traffic import Mix, Traffic
 from services.loadgen.wechat import WeChatChannel
 from services.runtime.settings import Settings
 
-CHANNELS = ("web", "wechat", "kiosk")
-STUFFERS[LookalikePhones.name] = LookalikePhones  # kept in its own module (lookalike.py)
+# The one place stuffers are registered: name -> builder.
+STUFFERS: dict[str, Callable[[Target], Stuffer]] = {
+    ForgedWeChat.name: ForgedWeChat,
+    LookalikePhones.name: LookalikePhones,
+}
+
+
+def build_stuffers(names: tuple[str, ...], target: Target) -> list[Stuffer]:
+    unknown = [n for n in names if n not in STUFFERS]
+    if unknown:
+        raise SystemExit(f"loadgen: unknown stuffer(s) {unknown}; choose from {tuple(STUFFERS)}")
+    return [STUFFERS[n](target) for n in names]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,7 +6,8 @@ code) or taken (answered as genuine: a breach, and the run FAILS). Anything a st
 through also shows as a difference between the published totals and the real voters' own
 count, which the loadgen checks at the end.
 
-To add a stuffer: a class with `name`, `stats` and `attempt()`, and one line in STUFFERS.
+To add a stuffer: a class with `name`, `stats` and `attempt()`, and one line in STUFFERS
+(services/loadgen/command.py, which sees every stuffer module).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import asyncio
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -176,19 +176,6 @@ class ForgedWeChat:
             f"<CreateTime>{int(time.time())}</CreateTime><MsgType>{cdata(kind)}</MsgType>"
             f"{inner}</xml>"
         )
-
-
-# The one place stuffers are registered: name -> builder.
-STUFFERS: dict[str, Callable[[Target], Stuffer]] = {
-    ForgedWeChat.name: ForgedWeChat,
-}
-
-
-def build_stuffers(names: tuple[str, ...], target: Target) -> list[Stuffer]:
-    unknown = [n for n in names if n not in STUFFERS]
-    if unknown:
-        raise SystemExit(f"loadgen: unknown stuffer(s) {unknown}; choose from {tuple(STUFFERS)}")
-    return [STUFFERS[n](target) for n in names]
 
 
 async def run_stuffers(
