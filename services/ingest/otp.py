@@ -28,7 +28,7 @@ import hmac
 import math
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -55,6 +55,12 @@ class OtpDisabledError(ForbiddenError):
 
 class OtpInvalidError(UnauthorizedError):
     code = "otp_invalid"
+
+
+# The one answer to every refused code. "Wrong code" apart from "no code" would tell anyone
+# who sends a guess for a number whether its owner asked for a login in the last minutes.
+CODE_REFUSED = "this code is wrong, used up or expired: check it, or request a new one"
+Refusal = Literal["no_code", "wrong", "used_up"]
 
 
 def phone_key(identity_key: bytes, phone: str) -> str:
@@ -189,7 +195,7 @@ class PhoneLogin:
                 key,
             )
             refusal = self._refusal(row, key, code)
-            if refusal is not None and refusal.code == "otp_wrong":
+            if refusal == "wrong":
                 await conn.execute(
                     "UPDATE otp_codes SET attempts_left = attempts_left - 1 WHERE phone_key = $1",
                     key,
@@ -197,17 +203,14 @@ class PhoneLogin:
             elif row is not None:  # used, expired or out of attempts: the code is gone
                 await conn.execute("DELETE FROM otp_codes WHERE phone_key = $1", key)
         if refusal is not None:  # raised after the commit, so the spent attempt stays spent
-            raise refusal
+            raise OtpInvalidError(CODE_REFUSED)
         ttl = self.settings.web_token_ttl
         token = self.tokens.issue(f"phone:{key[:32]}", phone, ttl)
         return {"token": token, "expires_in": int(ttl)}
 
-    def _refusal(self, row: asyncpg.Record | None, key: str, code: str) -> OtpInvalidError | None:
+    def _refusal(self, row: asyncpg.Record | None, key: str, code: str) -> Refusal | None:
         if row is None or not row["live"]:
-            return OtpInvalidError("no valid code for this phone: request a new one")
+            return "no_code"
         if hmac.compare_digest(row["code_hash"], self._code_hash(key, code)):
             return None
-        if row["attempts_left"] <= 1:
-            message = "wrong code, and no attempts are left: request a new one"
-            return OtpInvalidError(message, code="otp_attempts_exhausted")
-        return OtpInvalidError("wrong code", code="otp_wrong")
+        return "used_up" if row["attempts_left"] <= 1 else "wrong"

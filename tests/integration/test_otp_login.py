@@ -112,12 +112,22 @@ async def test_wrong_guesses_use_up_the_code(tmp_path: Path, pool: asyncpg.Pool)
         for guess in (wrong, wrong, wrong, code):
             response = await verify(client, guess)
             codes.append((response.status, (await response.json())["error"]["code"]))
-    assert codes == [
-        (401, "otp_wrong"),
-        (401, "otp_wrong"),
-        (401, "otp_attempts_exhausted"),
-        (401, "otp_invalid"),
-    ]
+    # the right code after the last wrong guess is refused too: the guesses used the code up
+    assert codes == [(401, "otp_invalid")] * 4
+    assert await pool.fetchval("SELECT count(*) FROM otp_codes") == 0
+
+
+async def test_a_refused_code_never_tells_whether_the_phone_asked_for_one(
+    tmp_path: Path, pool: asyncpg.Pool
+) -> None:
+    asked, never_asked = "+8613912345670", "+8613912345671"
+    async with login_app(tmp_path, pool) as client:
+        assert (await send(client, asked)).status == 202
+        code = sent_codes(tmp_path)[0]["code"]
+        guess = f"{(int(code) + 1) % 10**6:06d}"
+        answers = [await verify(client, guess, phone) for phone in (asked, never_asked)]
+        refused = [(r.status, r.headers.get("Retry-After"), await r.json()) for r in answers]
+    assert refused[0][0] == 401 and refused[0] == refused[1]
 
 
 async def test_an_expired_code_is_refused(tmp_path: Path, pool: asyncpg.Pool) -> None:
