@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from services.domain.errors import MalformedError, TooLargeError, VotestreamError
-from services.ingest.kiosk.batch import MAX_BALLOTS, parse_batch
+from services.ingest.kiosk.batch import MAX_BALLOTS, MAX_SEQ, parse_batch
 
 
 def body(**changes: object) -> bytes:
@@ -49,6 +49,21 @@ def test_malformed_batches_are_refused_with_a_precise_code(raw: bytes, code: str
     with pytest.raises(MalformedError) as refused:
         parse_batch(raw)
     assert refused.value.code == code and refused.value.status == 400
+
+
+POSTGRES_BIGINT_MAX = 2**63 - 1  # kiosk_devices.last_seq, kiosk_chain_events.expected_seq
+
+
+@pytest.mark.parametrize("seq", [MAX_SEQ + 1, POSTGRES_BIGINT_MAX, 2**63, 2**64 - 1])
+def test_a_seq_beyond_what_the_ledger_stores_is_refused_not_a_server_error(seq: int) -> None:
+    with pytest.raises(MalformedError) as refused:
+        parse_batch(body(seq=seq))
+    assert refused.value.code == "bad_seq"
+
+
+def test_the_largest_seq_and_the_one_expected_after_it_fit_the_ledger() -> None:
+    assert parse_batch(body(seq=MAX_SEQ)).seq == MAX_SEQ
+    assert MAX_SEQ + 1 <= POSTGRES_BIGINT_MAX
 
 
 def test_a_ballot_id_twice_in_one_batch_is_refused() -> None:

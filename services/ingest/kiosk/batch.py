@@ -14,6 +14,9 @@ import orjson
 from services.domain.errors import MalformedError, TooLargeError
 
 MAX_BALLOTS = 1000
+# seq is stored as a Postgres bigint, and so is the seq expected after it: a larger one would
+# fail in the database (a 500) instead of being refused here. No kiosk counts this far.
+MAX_SEQ = 2**62
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -50,8 +53,8 @@ def _uuid(raw: Any, name: str, code: str) -> UUID:
 
 
 def _seq(raw: Any) -> int:
-    if not isinstance(raw, int) or isinstance(raw, bool) or raw < 1:
-        raise MalformedError("seq must be a whole number from 1", code="bad_seq")
+    if not isinstance(raw, int) or isinstance(raw, bool) or not 1 <= raw <= MAX_SEQ:
+        raise MalformedError(f"seq must be a whole number from 1 to {MAX_SEQ}", code="bad_seq")
     return raw
 
 
