@@ -50,7 +50,7 @@ NEW_CAMPAIGN_FORM = {
     "max_selections": "10",
     "per_voter": "1",
     "period": "campaign",
-    "channels": ["web", "wechat", "kiosk"],
+    "channels": list(CHANNELS),
     "kiosk_grace": "10m",
 }
 
@@ -212,6 +212,7 @@ def _form_page(
         editing=editing,
         action=action,
         locked=locked,
+        channels=CHANNELS,
     )
 
 
