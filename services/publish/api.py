@@ -24,6 +24,7 @@ from services.runtime.campaign_routes import add_campaign_routes
 from services.runtime.http import json_response
 
 SERIES = web.AppKey("series_cache", SeriesCache)
+MAX_SEQ = 2**31 - 1  # snapshots.seq is a Postgres int: a larger `before` would fail there
 
 
 def register(app: web.Application) -> None:
@@ -60,6 +61,8 @@ async def snapshots(request: web.Request) -> web.Response:
         before = int(request.query["before"]) if "before" in request.query else None
     except ValueError as exc:
         raise MalformedError("limit and before must be whole numbers", code="bad_query") from exc
+    if before is not None and not 1 <= before <= MAX_SEQ:
+        raise MalformedError(f"before must be a snapshot seq, 1 to {MAX_SEQ}", code="bad_query")
     items = await request.app[DEPS].store.history(campaign.id, max(limit, 1), before)
     body = orjson.dumps({"campaign_id": campaign.id, "snapshots": items})
     # the page a URL names is fixed by its newest snapshot and how many it holds

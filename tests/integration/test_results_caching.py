@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
 
 from services.runtime.campaigns import CampaignStore
@@ -122,3 +123,18 @@ async def test_the_series_is_read_once_per_snapshot_however_many_ask(pool: async
         status, headers, body = await get(client, f"{API}/timeseries", tag)
         assert (status, store.series_reads) == (200, 2)
         assert b'"count":7' in body and headers["ETag"] != tag
+
+
+async def test_a_history_page_outside_the_seq_range_is_refused_not_a_server_error(
+    pool: asyncpg.Pool,
+) -> None:
+    store = CountingStore(pool)
+    for votes in (1, 2):
+        await count_votes(pool, "c1", votes, votes)
+        await publisher(store).publish(CAMPAIGN)
+    async with publish_client(pool, store) as client:
+        for before in ("0", "-1", str(2**31), "99999999999999999999"):
+            status, _, body = await get(client, f"{API}/snapshots?before={before}")
+            assert (status, b'"bad_query"' in body) == (400, True), before
+        _, _, body = await get(client, f"{API}/snapshots?before=2")
+        assert [s["seq"] for s in orjson.loads(body)["snapshots"]] == [1]
