@@ -254,7 +254,18 @@ def _channels(raw: Any, errors: list[str]) -> dict[str, dict[str, Any]]:
     unknown = sorted(set(raw) - set(CHANNELS))
     if unknown:
         errors.append(f"channels: unknown channel(s) {', '.join(unknown)}")
-    return {name: dict(value or {}) for name, value in raw.items() if name in CHANNELS}
+    found: dict[str, dict[str, Any]] = {}
+    for name, value in raw.items():
+        settings = {} if value is None else value
+        # text only: a channel's settings are its display name and the like, shown to anyone
+        # (and a YAML alias bomb nested here would be expanded when the campaign is stored)
+        if not isinstance(settings, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in settings.items()
+        ):
+            errors.append(f"channels.{name}: settings like {{name: 网站}}, text only")
+        elif name in CHANNELS:
+            found[name] = dict(settings)
+    return found
 
 
 def _grace(raw: Any, errors: list[str]) -> timedelta:

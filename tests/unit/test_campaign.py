@@ -82,6 +82,29 @@ def test_each_kind_of_bad_field_is_named(field: str, value: Any, error: str) -> 
     assert error in refused.value.errors
 
 
+@pytest.mark.parametrize(
+    "settings", ["淄博网", 5, True, [1, 2], [["name", "a"]], {"name": {"nested": [1]}}]
+)
+def test_a_channels_settings_that_are_not_a_mapping_of_text_are_named(settings: Any) -> None:
+    data = demo()
+    data["channels"] = {"web": settings, "kiosk": None}
+    with pytest.raises(CampaignInvalidError) as refused:
+        parse_campaign(data)
+    assert refused.value.errors == ["channels.web: settings like {name: 网站}, text only"]
+
+
+def test_a_yaml_alias_bomb_in_a_channels_settings_is_refused_before_it_is_stored() -> None:
+    # nine levels of nine aliases: a few hundred bytes of YAML that are 9**9 strings as JSON
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    bomb = yaml.safe_load("\n".join(levels))
+    data = demo()
+    data["channels"] = {"web": {"name": "网站", "extra": bomb["a8"]}}
+    with pytest.raises(CampaignInvalidError) as refused:
+        parse_campaign(data)
+    assert refused.value.errors == ["channels.web: settings like {name: 网站}, text only"]
+
+
 def test_a_campaign_that_is_not_a_mapping_is_refused() -> None:
     with pytest.raises(CampaignInvalidError, match="must be a mapping"):
         parse_campaign(["not", "a", "campaign"])
