@@ -7,11 +7,11 @@ import uuid
 from datetime import UTC, datetime
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.events import encode_cutoff
 from services.domain.ballot import Cutoff
-from services.runtime.kafka import BALLOTS, make_producer, start_producer
+from services.runtime.kafka import BALLOTS, KafkaSecurity, producer_for, start_producer
 from services.runtime.settings import Settings
 
 
@@ -24,13 +24,23 @@ class DrainMarker:
         self.marker_id = f"drain:{uuid.uuid4()}"
         self.partitions = 0
 
+    def consumer(self) -> AIOKafkaConsumer:
+        """A consumer with the services' credentials (an external Kafka may require them)."""
+        security = KafkaSecurity.from_settings(self.settings)
+        return AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap,
+            request_timeout_ms=10_000,
+            **security.aiokafka_config(),
+        )
+
+    def producer(self) -> AIOKafkaProducer:
+        return producer_for(self.settings)
+
     async def nothing_written(self) -> bool:
         """True if `ballots` holds no record at all, so there is nothing to drain. (Only the
         empty case: the embedded broker under-reports end offsets of non-empty partitions,
         see docs/ARCHITECTURE.md, so "committed == end" proves nothing there.)"""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap, request_timeout_ms=10_000
-        )
+        consumer = self.consumer()
         await consumer.start()
         try:
             await consumer.topics()  # the metadata of every topic, `ballots` included
@@ -43,7 +53,7 @@ class DrainMarker:
             await consumer.stop()
 
     async def send(self) -> None:
-        producer = make_producer(self.settings.bootstrap)
+        producer = self.producer()
         try:
             await start_producer(producer, attempts=5)
             partitions = sorted(await producer.partitions_for(BALLOTS))

@@ -37,7 +37,7 @@ from services.runtime.campaigns import CampaignStore, read_campaign_file
 from services.runtime.db import connect_pool, migrate
 from services.runtime.drain import DrainMarker
 from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
-from services.runtime.kafka import ensure_topics
+from services.runtime.kafka import KafkaSecurity, ensure_topics
 from services.runtime.processes import spawn, stop, stop_all
 from services.runtime.settings import Settings, ensure_dev_secrets
 
@@ -87,7 +87,9 @@ class Stack:
 
 async def prepare(settings: Settings, demo: Path | None, duration: str) -> str | None:
     """Topics, migrations and the demo campaign (loaded once, open from now)."""
-    await ensure_topics(settings.bootstrap, settings.partitions)
+    await ensure_topics(
+        settings.bootstrap, settings.partitions, KafkaSecurity.from_settings(settings)
+    )
     await migrate(settings.dsn)
     if demo is None:
         return None

@@ -12,6 +12,8 @@ from cryptography.x509.oid import NameOID
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
 from services.domain.errors import SettingsError
+from services.runtime import supervisor
+from services.runtime.drain import DrainMarker
 from services.runtime.kafka import KafkaSecurity, make_producer, producer_for
 from services.runtime.settings import Settings
 from services.tally.app import create_faust_app
@@ -144,3 +146,27 @@ def test_the_password_never_shows_in_settings_or_errors() -> None:
     settings = Settings.from_env({"VOTESTREAM_KAFKA_SASL_PASSWORD": "s3cret-scram"})
     assert "s3cret-scram" not in repr(settings)
     assert "s3cret-scram" not in repr(KafkaSecurity.from_settings(settings))
+
+
+async def test_up_drains_with_the_credentials_of_the_services(tmp_path: Path) -> None:
+    """`votestream up` against a secured Kafka: its drain marker's clients speak SCRAM too."""
+    marker = DrainMarker(Settings.from_env(scram_env(write_ca(tmp_path / "ca.crt"))))
+    for client in (marker.consumer()._client, marker.producer().client):
+        assert client._security_protocol == "SASL_SSL"
+        assert client._sasl_plain_username == "votestream-tally"
+
+
+async def test_up_creates_the_topics_with_the_credentials_of_the_services(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given: list[KafkaSecurity] = []
+
+    async def ensure_topics(bootstrap: str, partitions: int, security: KafkaSecurity) -> None:
+        given.append(security)
+        raise ConnectionRefusedError  # stops `prepare` before it needs Postgres
+
+    monkeypatch.setattr(supervisor, "ensure_topics", ensure_topics)
+    settings = Settings.from_env(scram_env(write_ca(tmp_path / "ca.crt")))
+    with pytest.raises(ConnectionRefusedError):
+        await supervisor.prepare(settings, None, "14d")
+    assert [s.protocol for s in given] == ["SASL_SSL"] and given[0].username == "votestream-tally"
