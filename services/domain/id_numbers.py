@@ -13,7 +13,7 @@ from datetime import date
 from services.domain.errors import MalformedError
 from services.domain.phones import fold_lookalikes
 
-_SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")
+SHAPE = re.compile(r"^[0-9]{17}[0-9X]$")  # once folded, separators gone, upper case
 _SEPARATORS = re.compile(r"[\s-]")
 # weight of position i (0-based, from the left) is 2**(17 - i) mod 11
 _WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
@@ -33,7 +33,7 @@ def check_character(first17: str) -> str:
 def normalize_id_number(raw: str) -> str:
     """The 18-character number in upper case, or BadIdNumberError with the reason."""
     text = _SEPARATORS.sub("", fold_lookalikes(raw)).upper()
-    if not _SHAPE.match(text):
+    if not SHAPE.match(text):
         raise BadIdNumberError("a resident ID number is 17 digits and a digit or X")
     _check_birth_date(text[6:14])
     if check_character(text[:17]) != text[17]:

@@ -16,13 +16,13 @@ import hashlib
 import hmac
 import re
 
+from services.domain.id_numbers import SHAPE as ID_SHAPE
 from services.domain.id_numbers import normalize_id_number
 from services.domain.phones import fold_lookalikes
 from services.domain.phones import normalize_phone as normalize_phone
 from services.domain.voter_refs import BadVoterRefError
 
 ID_PREFIX = "kiosk-id:"
-_ID_SHAPED = re.compile(r"^[0-9]{17}[0-9X]$")
 
 
 def voter_key(identity_key: bytes, campaign_id: str, identity: str) -> str:
@@ -42,7 +42,7 @@ def kiosk_identity(raw: str) -> str:
     """What a voter types at a kiosk -> canonical identity: an 18-character resident ID
     number becomes `kiosk-id:<number>`, anything else must be a phone (-> E.164)."""
     compact = re.sub(r"[\s()-]", "", fold_lookalikes(raw)).upper()
-    if _ID_SHAPED.match(compact):
+    if ID_SHAPE.match(compact):
         return ID_PREFIX + normalize_id_number(compact)
     return normalize_phone(raw)
 
