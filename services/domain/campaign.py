@@ -100,7 +100,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text.strip())
     if not match:
         raise ValueError(f"{text!r} is not a duration like 10m, 2h or 14d")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    except OverflowError as exc:
+        raise ValueError(f"{text!r} is longer than a calendar holds") from exc
 
 
 def parse_campaign(data: Any) -> Campaign:
@@ -140,7 +143,7 @@ def parse_campaign(data: Any) -> Campaign:
         errors.append("top_n: must be between 1 and the number of candidates")
     per_voter, period = _limit(data.get("limit"), errors)
     channels = _channels(data.get("channels"), errors)
-    grace = _grace(data.get("kiosk_grace", "10m"), errors)
+    grace = _grace(data.get("kiosk_grace", "10m"), closes_at, errors)
     defenses = parse_defenses(data.get("defenses"), errors)
     for name in ("title", "organizer", "question"):
         get.text(name)
@@ -268,9 +271,15 @@ def _channels(raw: Any, errors: list[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _grace(raw: Any, errors: list[str]) -> timedelta:
+def _grace(raw: Any, closes_at: datetime | None, errors: list[str]) -> timedelta:
     try:
-        return parse_duration(str(raw))
+        grace = parse_duration(str(raw))
+        if closes_at is not None:
+            closes_at + grace  # the cut-off: every service computes it, none may overflow
     except ValueError as exc:
         errors.append(f"kiosk_grace: {exc}")
-        return timedelta(minutes=10)
+    except OverflowError:
+        errors.append("kiosk_grace: the close plus this grace is past the year 9999")
+    else:
+        return grace
+    return timedelta(minutes=10)

@@ -105,6 +105,20 @@ def test_a_yaml_alias_bomb_in_a_channels_settings_is_refused_before_it_is_stored
     assert refused.value.errors == ["channels.web: settings like {name: 网站}, text only"]
 
 
+@pytest.mark.parametrize(
+    ("closes_at", "grace"),
+    [("2026-05-15T00:00:00+08:00", "99999999999999d"), ("9999-12-31T23:00:00+08:00", "2d")],
+)
+def test_a_kiosk_grace_that_ends_past_the_calendar_is_named_not_a_crash(
+    closes_at: str, grace: str
+) -> None:
+    data = demo()
+    data.update(closes_at=closes_at, kiosk_grace=grace)
+    with pytest.raises(CampaignInvalidError) as refused:
+        parse_campaign(data)
+    assert [e.split(":")[0] for e in refused.value.errors] == ["kiosk_grace"]
+
+
 def test_a_campaign_that_is_not_a_mapping_is_refused() -> None:
     with pytest.raises(CampaignInvalidError, match="must be a mapping"):
         parse_campaign(["not", "a", "campaign"])
