@@ -76,9 +76,8 @@ class Console:
 
 
 def add_console_routes(app: web.Application, deps: IngestDeps) -> None:
-    console = Console(
-        deps, ConsoleSessions(deps.pool), HeldBallots(deps.pool), PostgresKioskRegistry(deps.pool)
-    )
+    sessions = ConsoleSessions(deps.pool, admin_token=deps.settings.admin_token)
+    console = Console(deps, sessions, HeldBallots(deps.pool), PostgresKioskRegistry(deps.pool))
     page = signed_in(console.sessions, change=False)
     change = signed_in(console.sessions, change=True)
     r = app.router
@@ -187,7 +186,7 @@ async def new_campaign(console: Console, visit: Visit) -> web.Response:
 async def edit_campaign(console: Console, visit: Visit) -> web.Response:
     campaign = await console.deps.campaign_store.get(visit.request.match_info["cid"])
     # say before saving that the counting rules are frozen (the store refuses a change anyway)
-    locked = (await reads.counted_by_campaign(console.deps.pool)).get(campaign.id, 0) > 0
+    locked = await console.deps.campaign_store.rules_frozen(campaign.id)
     return _form_page(visit, form_from_campaign(campaign), {}, editing=True, locked=locked)
 
 

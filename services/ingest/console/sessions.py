@@ -1,8 +1,10 @@
 """Console sessions: the admin token exchanged for a cookie that expires.
 
-The cookie holds 32 random bytes; Postgres keeps only their SHA-256, so every ingest process
-knows every session and a database dump holds no usable cookie. Each session has its own CSRF
-token, which every form that changes something must send back.
+The cookie holds 32 random bytes; Postgres keeps only their HMAC-SHA256 under the admin token,
+so every ingest process knows every session and a database dump holds no usable cookie. Keyed
+by the admin token, a session lives only as long as the token it was earned with: changing
+VOTESTREAM_ADMIN_TOKEN (to shut out someone who knew it) signs every console session out too.
+Each session has its own CSRF token, which every form that changes something must send back.
 """
 
 from __future__ import annotations
@@ -31,14 +33,16 @@ class Session:
         return hmac.compare_digest(self.csrf.encode(), given.encode())
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class ConsoleSessions:
-    def __init__(self, pool: asyncpg.Pool, ttl: timedelta = SESSION_TTL) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, admin_token: str, ttl: timedelta = SESSION_TTL
+    ) -> None:
         self.pool = pool
         self.ttl = ttl
+        self._key = admin_token.encode()
+
+    def _hash(self, token: str) -> str:
+        return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()
 
     async def open(self, organiser: str) -> tuple[str, Session]:
         """A new session; returns the cookie value (shown to the browser once) and the session."""
@@ -47,7 +51,7 @@ class ConsoleSessions:
         await self.pool.execute(
             "INSERT INTO console_sessions (token_hash, organiser, csrf, expires_at)"
             " VALUES ($1, $2, $3, $4)",
-            _hash(token),
+            self._hash(token),
             session.organiser,
             session.csrf,
             session.expires_at,
@@ -60,12 +64,14 @@ class ConsoleSessions:
         row = await self.pool.fetchrow(
             "SELECT organiser, csrf, expires_at FROM console_sessions"
             " WHERE token_hash = $1 AND expires_at > now()",
-            _hash(token),
+            self._hash(token),
         )
         return Session(row["organiser"], row["csrf"], row["expires_at"]) if row else None
 
     async def close(self, token: str) -> None:
-        await self.pool.execute("DELETE FROM console_sessions WHERE token_hash = $1", _hash(token))
+        await self.pool.execute(
+            "DELETE FROM console_sessions WHERE token_hash = $1", self._hash(token)
+        )
 
 
 async def audit(
