@@ -67,10 +67,11 @@ async def one(
 
 
 def flame_graph(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy for FLAME_SECONDS from the first stored batch, as an SVG flame graph."""
+    """py-spy for FLAME_SECONDS, as an SVG flame graph (or collapsed stacks to a .txt)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     argv = [spy, "record", "--pid", str(pid), "--duration", str(FLAME_SECONDS)]
-    argv += ["--rate", "200", "--format", "flamegraph", "--output", str(out), "--nonblocking"]
+    kind = "raw" if out.suffix == ".txt" else "flamegraph"  # raw: collapsed stacks
+    argv += ["--rate", "200", "--format", kind, "--output", str(out), "--nonblocking"]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -79,6 +79,7 @@ class Settings:
     otp_sends_per_minute: float = 600.0  # every phone together, across processes (otp.py)
     otp_prefix_sends_per_minute: float = 20.0  # per number block (first 7 digits of E.164)
     sse_max_connections: int = 5000  # open result streams per publish process (stream.py)
+    access_log_sample: float = 0.0  # share of accepted ballots with an access line (correlation.py)
     web_token_ttl: float = 3600.0
     sms_sender: str = "dev"  # "dev" (codes to a file in the data dir) or "module:factory"
     admin_token: str = field(default="", repr=False)
@@ -173,12 +174,13 @@ _KAFKA_CHOICES = {
     "kafka_sasl_mechanism": ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"),
 }
 _URLS = {"public_base_url", "publish_base_url", "grafana_url"}
-_RATES = {  # 0: no limit
-    "rate_ip_per_second",
-    "rate_voter_per_second",
-    "rate_otp_ip_per_minute",
-    "otp_sends_per_minute",
-    "otp_prefix_sends_per_minute",
+_RATES = {  # 0: no limit; the highest value allowed
+    "rate_ip_per_second": 1_000_000,
+    "rate_voter_per_second": 1_000_000,
+    "rate_otp_ip_per_minute": 1_000_000,
+    "otp_sends_per_minute": 1_000_000,
+    "otp_prefix_sends_per_minute": 1_000_000,
+    "access_log_sample": 1,  # a share: 0 none, 1 every accepted ballot
 }
 
 
@@ -195,9 +197,9 @@ def _convert(name: str, raw: str) -> Any:
             raise ValueError("must be a number of seconds above 0")
         return seconds
     if name in _RATES:
-        rate = float(raw)
-        if not 0 <= rate <= 1_000_000:
-            raise ValueError("must be a rate from 0 (no limit) to 1000000")
+        rate, high = float(raw), _RATES[name]
+        if not 0 <= rate <= high:
+            raise ValueError(f"must be a number from 0 to {high:g}")
         return rate
     if name in _KAFKA_CHOICES and raw not in _KAFKA_CHOICES[name]:
         raise ValueError(f"must be one of {', '.join(_KAFKA_CHOICES[name])}")

@@ -72,6 +72,8 @@ MEANINGS: dict[str, str] = {
     "grafana_url": "Grafana dashboard URL the organiser console links to (optional).",
     "trusted_proxies": "Comma-separated CIDRs of the proxies in front of ingest (the"
     " ingress controller): only from them is `X-Forwarded-For` believed. Empty: none.",
+    "access_log_sample": "Share of accepted web ballots that get an access log line (0 to 1);"
+    " refused and slow (over 1 s) ballots always get one, and metrics count every ballot.",
     "rate_ip_per_second": "Requests a second per client network prefix (0: no limit).",
     "rate_ip_burst": "Burst allowance of the per-network limit.",
     "rate_voter_per_second": "Ballots a second per voter (0: no limit).",

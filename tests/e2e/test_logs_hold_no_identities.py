@@ -39,7 +39,9 @@ def test_logs_hold_no_secret_phone_account_or_token(system: System) -> None:
     request_id = f"logcheck-{uuid.uuid4().hex}"
     answer = httpx.post(
         f"{system.ingest}/v1/campaigns/{traffic.campaign_id}/ballots",
-        json={"selections": ["c01"]},
+        # refused (an accepted ballot's access line is sampled, by default never written);
+        # a refusal's line is always written, by the same code as every other
+        json={"selections": ["no-such-candidate"]},
         headers={"Authorization": f"Bearer {traffic.tokens[-1]}", "X-Request-Id": request_id},
         timeout=10,
     )

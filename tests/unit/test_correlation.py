@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.domain.errors import MalformedError
-from services.runtime.correlation import HEADER, correlate
+from services.runtime.correlation import HEADER, SLOW_SECONDS, correlate, sample_access
 from services.runtime.http import errors_as_json
 from services.runtime.logs import JsonFormatter
 
@@ -109,3 +110,46 @@ async def test_error_answers_carry_the_id_too(lines: list[dict[str, object]]) ->
     assert (missing.status, missing.headers[HEADER]) == (404, "req-ijklmnop")
     statuses = [(line["route"], line["status"]) for line in lines if "route" in line]
     assert statuses == [("/broken", 400), ("unmatched", 404)]
+
+
+async def slow(request: web.Request) -> web.Response:
+    await asyncio.sleep(SLOW_SECONDS + 0.05)
+    return web.json_response({"ok": True})
+
+
+async def sampled_client(share: float) -> TestClient[web.Request, web.Application]:
+    app = web.Application(middlewares=[correlate, errors_as_json])
+    app.router.add_get("/v1/things/{thing_id}", hello)
+    app.router.add_get("/broken", broken)
+    app.router.add_get("/slow", slow)
+    for route in ("/v1/things/{thing_id}", "/broken", "/slow"):
+        sample_access(app, route, share)
+    test_client = TestClient(TestServer(app))
+    await test_client.start_server()
+    return test_client
+
+
+async def test_a_sampled_route_logs_its_errors_and_slow_answers_but_no_quick_success(
+    lines: list[dict[str, object]],
+) -> None:
+    http = await sampled_client(0.0)
+    try:
+        for n in range(20):
+            assert (await http.get(f"/v1/things/{n}")).status == 200
+        assert (await http.get("/broken")).status == 400
+        assert (await http.get("/slow")).status == 200
+    finally:
+        await http.close()
+    statuses = [(line["route"], line["status"]) for line in lines if "route" in line]
+    assert statuses == [("/broken", 400), ("/slow", 200)]
+
+
+async def test_a_route_sampled_at_one_logs_every_answer(lines: list[dict[str, object]]) -> None:
+    http = await sampled_client(1.0)
+    try:
+        for n in range(5):
+            assert (await http.get(f"/v1/things/{n}")).status == 200
+    finally:
+        await http.close()
+    statuses = [(line["route"], line["status"]) for line in lines if "route" in line]
+    assert statuses == [("/v1/things/{thing_id}", 200)] * 5

@@ -24,8 +24,10 @@ from services.ingest.otp import PhoneLogin
 from services.ingest.ratelimit import WebLimits
 from services.ingest.sms import sender_from_settings
 from services.ingest.voters import token_voter_key
+from services.runtime.correlation import sample_access
 from services.runtime.http import client_prefix, json_response, read_json
 
+BALLOTS_ROUTE = "/v1/campaigns/{campaign_id}/ballots"
 MAX_BALLOT_BYTES = 8 * 1024
 MAX_LOGIN_BYTES = 1024
 MAX_IDEMPOTENCY_KEY = 255
@@ -67,7 +69,8 @@ def register(app: web.Application) -> None:
     app[LOGIN] = PhoneLogin(
         deps.pool, deps.settings, deps.tokens, sender_from_settings(deps.settings)
     )
-    app.router.add_post("/v1/campaigns/{campaign_id}/ballots", cast_ballot)
+    app.router.add_post(BALLOTS_ROUTE, cast_ballot)
+    sample_access(app, BALLOTS_ROUTE, deps.settings.access_log_sample)
     app.router.add_post("/v1/otp", send_code)
     app.router.add_post("/v1/otp/verify", verify_code)
 
