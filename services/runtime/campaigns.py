@@ -88,6 +88,13 @@ class CampaignStore:
             await _record(conn, campaign, changes, actor, at)
         return Applied(campaign, changes)
 
+    async def rules_frozen(self, campaign_id: str) -> bool:
+        """Whether put() would refuse a change of the counting rules (a ballot counted or
+        held, or the final sealed): what a form says before the change is tried."""
+        async with self.pool.acquire() as conn:
+            counted, sealed = await _counted_and_sealed(conn, campaign_id)
+        return counted or sealed
+
     async def history(self, campaign_id: str) -> list[dict[str, Any]]:
         """The campaign's recorded changes, oldest first (definitions as stored)."""
         rows = await self.pool.fetch(

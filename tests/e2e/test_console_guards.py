@@ -205,3 +205,21 @@ def test_a_campaign_is_extended_and_never_into_the_past(system: System) -> None:
     refused = client.post(f"/admin/campaigns/{cid}/extend", data={"csrf": csrf, "closes_at": past})
     assert refused.status_code == 409 and "past" in refused.text
     assert datetime.fromisoformat(closes_at(system, cid)) == extended
+
+
+async def test_the_edit_form_says_the_rules_are_locked_once_a_ballot_is_held(
+    system: System, db: asyncpg.Connection
+) -> None:
+    """A held ballot took its voter's place under the rules, so the store refuses a rules
+    change: the form must say so before the organiser tries, as it does for a counted one."""
+    cid = system.new_campaign()["id"]
+    client, _ = signed_in(system, organiser="规则")
+    assert 'id="locked"' not in client.get(f"/admin/campaigns/{cid}/edit").text
+    await db.execute(
+        "INSERT INTO ballots (ballot_id, campaign_id, channel, voter_key, selections, cast_at,"
+        " received_at, status, period, source_partition, source_offset, receipt)"
+        " VALUES ($1, $2, 'web', 'held-voter', '{}', now(), now(), 'held', 'campaign', 0, 0, '')",
+        uuid.uuid4(),
+        cid,
+    )
+    assert 'id="locked"' in client.get(f"/admin/campaigns/{cid}/edit").text
