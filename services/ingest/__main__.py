@@ -19,6 +19,7 @@ from services.ingest.metrics import IngestMetrics
 from services.ingest.voters import TokenVerifier
 from services.runtime.campaigns import CampaignCache, CampaignStore
 from services.runtime.db import SchemaTooNewError, connect_pool
+from services.runtime.heap import settle_heap
 from services.runtime.kafka import producer_for
 from services.runtime.logs import setup_logging
 from services.runtime.metrics import service_registry
@@ -59,9 +60,11 @@ async def run(settings: Settings) -> None:
         await start_producer_when_reachable(producer)
         await keep_trying("the campaigns", campaigns.start)
 
+    app = create_app(deps)
+    settle_heap()  # the app is built: what exists now lives as long as the process
     try:
         await serve_until_stopped(
-            create_app(deps),
+            app,
             settings.host,
             settings.ingest_port,
             readiness=deps.readiness,

@@ -18,6 +18,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from services.runtime.db import SchemaTooNewError
+from services.runtime.heap import settle_heap
 from services.runtime.kafka import KafkaSecurity
 from services.runtime.logs import setup_logging
 from services.runtime.metrics import service_registry
@@ -104,6 +105,7 @@ def main() -> None:
         return
     readiness.started = True
     app = build(settings, deps, registry, readiness)
+    settle_heap()  # the worker is built: what exists now lives as long as the process
     # Keep the JSON logs setup_logging installed, and no terminal spinner in the log file.
     worker = TallyWorker(
         app,

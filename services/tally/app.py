@@ -22,7 +22,6 @@ from faust.types import EventT
 
 from schemas.events import EventDecodeError, decode_event
 from services.domain.ballot import Ballot
-from services.runtime.heap import settle_heap
 from services.runtime.kafka import BALLOTS, KafkaSecurity
 from services.runtime.settings import Settings
 from services.tally import announce
@@ -79,7 +78,6 @@ class Tally:
         return (datetime.now(UTC) - since).total_seconds() if since else 0.0
 
     async def run(self, stream: faust.StreamT[Any]) -> None:
-        settle_heap()  # the worker is built: what exists now lives as long as the process
         async for events in stream.noack_take(  # type: ignore[attr-defined]
             self.settings.tally_batch_size, self.settings.tally_batch_window
         ):
