@@ -223,3 +223,15 @@ async def test_the_edit_form_says_the_rules_are_locked_once_a_ballot_is_held(
         cid,
     )
     assert 'id="locked"' in client.get(f"/admin/campaigns/{cid}/edit").text
+
+
+def test_a_refusal_is_a_console_page_not_the_apis_json(system: System) -> None:
+    client, csrf = signed_in(system, organiser="迷路")
+    for answer in (
+        client.get("/admin/campaigns/no-such-campaign"),
+        client.post("/admin/campaigns/no-such-campaign/close", data={"csrf": csrf}),
+    ):
+        assert answer.status_code == 404
+        assert answer.headers["content-type"].startswith("text/html"), answer.text
+        assert 'id="problem"' in answer.text and "no-such-campaign" in answer.text
+    assert client.get("/admin/campaigns/no-such-campaign/live.json").status_code == 404

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import jinja2
 from aiohttp import web
 
+from services.domain.errors import VotestreamError
 from services.ingest.console.locale import pick_language, translator
 from services.ingest.console.sessions import COOKIE, SESSION_TTL, ConsoleSessions, Session
 
@@ -106,10 +107,15 @@ def signed_in(sessions: ConsoleSessions, *, change: bool) -> Callable[[PageHandl
                 raise web.HTTPSeeOther(target)
             if change:
                 form = await request.post()
-                if not cross_site(request) and session.csrf_matches(str(form.get("csrf", ""))):
-                    return await handler(Visit(request, session, token))
-                return forbidden(request, session, "error.csrf")
-            return await handler(Visit(request, session, token))
+                if cross_site(request) or not session.csrf_matches(str(form.get("csrf", ""))):
+                    return forbidden(request, session, "error.csrf")
+            try:
+                return await handler(Visit(request, session, token))
+            except VotestreamError as exc:
+                if request.path.endswith(".json"):  # the page's script reads the API's JSON
+                    raise
+                # an unknown campaign, a refused change: a page with the reason, not JSON
+                return forbidden(request, session, exc.message, status=exc.status)
 
         return guarded
 
