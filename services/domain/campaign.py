@@ -272,8 +272,11 @@ def _channels(raw: Any, errors: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def _grace(raw: Any, closes_at: datetime | None, errors: list[str]) -> timedelta:
+    if not isinstance(raw, str):  # never str() it: a YAML alias bomb would be spelt out
+        errors.append("kiosk_grace: a duration like 10m, 2h or 14d, as text")
+        return timedelta(minutes=10)
     try:
-        grace = parse_duration(str(raw))
+        grace = parse_duration(raw)
         if closes_at is not None:
             closes_at + grace  # the cut-off: every service computes it, none may overflow
     except ValueError as exc:

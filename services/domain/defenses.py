@@ -20,6 +20,7 @@ when an organiser releases it), `reject` (refuse it with reason `suspected_<rule
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -144,8 +145,9 @@ def _param(value: Any, default: Any, where: str, errors: list[str]) -> Any:
     if isinstance(default, str):
         match = _DURATION.match(value.strip()) if isinstance(value, str) else None
         if match and int(match.group(1)) > 0:
-            return timedelta(seconds=int(match.group(1)) * _SECONDS[match.group(2)])
-        errors.append(f"{where}: {value!r} is not a duration like 30s, 5m or 1h")
+            with contextlib.suppress(OverflowError):  # more days than a timedelta holds
+                return timedelta(seconds=int(match.group(1)) * _SECONDS[match.group(2)])
+        errors.append(f"{where}: {_shown(value)} is not a duration like 30s, 5m or 1h")
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         errors.append(f"{where}: must be a positive number")
@@ -184,3 +186,11 @@ def _rule_dict(rule: Rule) -> dict[str, Any]:
     for key, value in rule.params:
         out[key] = f"{int(value.total_seconds())}s" if isinstance(value, timedelta) else value
     return out
+
+
+def _shown(value: Any) -> str:
+    """A refused value as an error names it: a scalar as written; a list or mapping by its
+    kind only, since a YAML alias bomb spelt out would be gigabytes of text."""
+    if isinstance(value, str | int | float | bool) or value is None:
+        return repr(value)
+    return f"a {type(value).__name__}"

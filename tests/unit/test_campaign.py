@@ -119,6 +119,16 @@ def test_a_kiosk_grace_that_ends_past_the_calendar_is_named_not_a_crash(
     assert [e.split(":")[0] for e in refused.value.errors] == ["kiosk_grace"]
 
 
+def test_a_kiosk_grace_that_is_not_text_is_named_without_spelling_it_out() -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 6)]
+    data = demo()
+    data["kiosk_grace"] = yaml.safe_load("\n".join(levels))["a5"]
+    with pytest.raises(CampaignInvalidError) as refused:
+        parse_campaign(data)
+    assert refused.value.errors == ["kiosk_grace: a duration like 10m, 2h or 14d, as text"]
+
+
 def test_a_campaign_that_is_not_a_mapping_is_refused() -> None:
     with pytest.raises(CampaignInvalidError, match="must be a mapping"):
         parse_campaign(["not", "a", "campaign"])

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import yaml
 
 from services.domain.campaign import parse_campaign
 from services.domain.defenses import KINDS, strongest
@@ -84,6 +85,29 @@ def test_a_bad_section_is_refused_naming_every_error() -> None:
         "defenses.velocity.satellite: unknown key,"
         " use one of ip_prefix, device, wechat_openid, kiosk",
     }
+
+
+def test_a_yaml_alias_bomb_as_a_parameter_is_named_not_expanded() -> None:
+    # six levels of nine aliases: a few hundred bytes of YAML, half a million strings as text
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 6)]
+    bomb = yaml.safe_load("\n".join(levels))["a5"]
+    rules = [{"kind": "fresh_voter", "min_age": bomb}, {"kind": "candidate_burst", "factor": bomb}]
+    with pytest.raises(CampaignInvalidError) as refused:
+        parse_campaign({**demo(), "defenses": {"rules": rules}})
+    assert refused.value.errors == [
+        "defenses.rules[0].min_age: a list is not a duration like 30s, 5m or 1h",
+        "defenses.rules[1].factor: must be a positive number",
+    ]
+
+
+def test_a_window_longer_than_a_calendar_holds_is_named_not_a_crash() -> None:
+    rules = [{"kind": "candidate_burst", "window": "99999999999999h"}]
+    with pytest.raises(CampaignInvalidError) as refused:
+        parse_campaign({**demo(), "defenses": {"rules": rules}})
+    assert refused.value.errors == [
+        "defenses.rules[0].window: '99999999999999h' is not a duration like 30s, 5m or 1h"
+    ]
 
 
 def test_two_rules_with_one_name_are_refused() -> None:
