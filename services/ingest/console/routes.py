@@ -315,10 +315,7 @@ async def _reschedule(
     cid = visit.request.match_info["cid"]
     data = (await console.deps.campaign_store.get(cid)).to_dict()
     data[field] = moment.isoformat()
-    try:
-        await _apply(console, visit, data)
-    except VotestreamError as exc:  # e.g. opening a campaign whose rules are locked
-        return forbidden(visit.request, visit.session, exc.message, status=exc.status)
+    await _apply(console, visit, data)  # a refusal is shown by the signed-in guard (pages.py)
     return _done(cid, done)
 
 
