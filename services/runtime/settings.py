@@ -168,7 +168,7 @@ _FLOATS = {
     "otp_resend_interval",
     "web_token_ttl",
 }
-_KAFKA_CHOICES = {
+_CHOICES = {  # settings that take one of a few words
     "broker_storage": ("memory", "s3"),
     "kafka_security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
     "kafka_sasl_mechanism": ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"),
@@ -201,8 +201,8 @@ def _convert(name: str, raw: str) -> Any:
         if not 0 <= rate <= high:
             raise ValueError(f"must be a number from 0 to {high:g}")
         return rate
-    if name in _KAFKA_CHOICES and raw not in _KAFKA_CHOICES[name]:
-        raise ValueError(f"must be one of {', '.join(_KAFKA_CHOICES[name])}")
+    if name in _CHOICES and raw not in _CHOICES[name]:
+        raise ValueError(f"must be one of {', '.join(_CHOICES[name])}")
     if name in ("data_dir", "publish_dir", "kafka_ca_file"):
         return Path(raw)
     if name in _URLS and not raw.startswith(("http://", "https://")):
