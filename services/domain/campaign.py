@@ -254,7 +254,7 @@ def _channels(raw: Any, errors: list[str]) -> dict[str, dict[str, Any]]:
     if not isinstance(raw, dict) or not raw:
         errors.append(f"channels: a mapping of some of {', '.join(CHANNELS)}")
         return {}
-    unknown = sorted(set(raw) - set(CHANNELS))
+    unknown = sorted(str(key) for key in set(raw) - set(CHANNELS))  # YAML keys: any type
     if unknown:
         errors.append(f"channels: unknown channel(s) {', '.join(unknown)}")
     found: dict[str, dict[str, Any]] = {}

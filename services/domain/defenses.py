@@ -92,7 +92,7 @@ def parse_defenses(raw: Any, errors: list[str]) -> Defenses | None:
     if not isinstance(raw, dict):
         errors.append("defenses: must be a mapping with rules and/or velocity")
         return None
-    unknown = sorted(set(raw) - {"rules", "velocity"})
+    unknown = sorted(str(key) for key in set(raw) - {"rules", "velocity"})
     if unknown:
         errors.append(f"defenses: unknown key(s) {', '.join(unknown)}")
     raw_rules = raw.get("rules")
@@ -131,7 +131,7 @@ def _rule(item: Any, where: str, errors: list[str]) -> Rule | None:
     if not isinstance(name, str) or not _NAME.match(name):
         errors.append(f"{where}.name: use 1-40 lower-case letters, digits or '_'")
     known = PARAMETERS[kind]
-    unknown = sorted(set(item) - set(known) - {"kind", "action", "name"})
+    unknown = sorted(str(key) for key in set(item) - set(known) - {"kind", "action", "name"})
     if unknown:
         errors.append(f"{where}: unknown key(s) {', '.join(unknown)} for {kind}")
     params = tuple((k, _param(item.get(k, d), d, f"{where}.{k}", errors)) for k, d in known.items())

@@ -129,6 +129,27 @@ def test_a_kiosk_grace_that_is_not_text_is_named_without_spelling_it_out() -> No
     assert refused.value.errors == ["kiosk_grace: a duration like 10m, 2h or 14d, as text"]
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("channels", {1: {}, None: {}, "web": {}}, "channels: unknown channel(s) 1, None"),
+        ("defenses", {1: "x"}, "defenses: unknown key(s) 1"),
+        (
+            "defenses",
+            {"rules": [{"kind": "fresh_voter", 5: 1, "x": 2}]},
+            "defenses.rules[0]: unknown key(s) 5, x for fresh_voter",
+        ),
+    ],
+)
+def test_a_key_that_is_not_text_is_named_not_a_crash(field: str, value: Any, error: str) -> None:
+    # YAML reads `1:` as a number and `~:` as null: a typo in an uploaded file, not a 500
+    data = demo()
+    data[field] = value
+    with pytest.raises(CampaignInvalidError) as refused:
+        parse_campaign(data)
+    assert error in refused.value.errors
+
+
 def test_a_campaign_that_is_not_a_mapping_is_refused() -> None:
     with pytest.raises(CampaignInvalidError, match="must be a mapping"):
         parse_campaign(["not", "a", "campaign"])
