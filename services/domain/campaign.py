@@ -16,6 +16,7 @@ Period = Literal["campaign", "day"]
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+CHANNEL_SETTINGS = "settings like {name: 网站}: each a text, a number or true/false"
 
 
 @dataclass(frozen=True)
@@ -260,12 +261,13 @@ def _channels(raw: Any, errors: list[str]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for name, value in raw.items():
         settings = {} if value is None else value
-        # text only: a channel's settings are its display name and the like, shown to anyone
-        # (and a YAML alias bomb nested here would be expanded when the campaign is stored)
+        # flat: a channel's settings are its display name and the like, shown to anyone (and a
+        # YAML alias bomb nested here would be expanded when the campaign is stored)
         if not isinstance(settings, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in settings.items()
+            isinstance(k, str) and isinstance(v, str | int | float | bool)
+            for k, v in settings.items()
         ):
-            errors.append(f"channels.{name}: settings like {{name: 网站}}, text only")
+            errors.append(f"channels.{name}: {CHANNEL_SETTINGS}")
         elif name in CHANNELS:
             found[name] = dict(settings)
     return found

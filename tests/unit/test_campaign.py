@@ -12,7 +12,7 @@ import pytest
 import rfc8785
 import yaml
 
-from services.domain.campaign import Campaign, parse_campaign, parse_duration
+from services.domain.campaign import CHANNEL_SETTINGS, Campaign, parse_campaign, parse_duration
 from services.domain.campaign_changes import CampaignLockedError, campaign_hash, classify_change
 from services.domain.errors import CampaignInvalidError
 
@@ -85,12 +85,21 @@ def test_each_kind_of_bad_field_is_named(field: str, value: Any, error: str) -> 
 @pytest.mark.parametrize(
     "settings", ["淄博网", 5, True, [1, 2], [["name", "a"]], {"name": {"nested": [1]}}]
 )
-def test_a_channels_settings_that_are_not_a_mapping_of_text_are_named(settings: Any) -> None:
+def test_a_channels_settings_that_are_not_a_flat_mapping_are_named(settings: Any) -> None:
     data = demo()
     data["channels"] = {"web": settings, "kiosk": None}
     with pytest.raises(CampaignInvalidError) as refused:
         parse_campaign(data)
-    assert refused.value.errors == ["channels.web: settings like {name: 网站}, text only"]
+    assert refused.value.errors == [f"channels.web: {CHANNEL_SETTINGS}"]
+
+
+def test_a_channels_flat_settings_are_kept_as_given() -> None:
+    data = demo()
+    data["channels"] = {"web": {"name": "网站", "order": 1, "shown": True}, "kiosk": None}
+    assert parse_campaign(data).channels == {
+        "web": {"name": "网站", "order": 1, "shown": True},
+        "kiosk": {},
+    }
 
 
 def test_a_yaml_alias_bomb_in_a_channels_settings_is_refused_before_it_is_stored() -> None:
@@ -102,7 +111,7 @@ def test_a_yaml_alias_bomb_in_a_channels_settings_is_refused_before_it_is_stored
     data["channels"] = {"web": {"name": "网站", "extra": bomb["a8"]}}
     with pytest.raises(CampaignInvalidError) as refused:
         parse_campaign(data)
-    assert refused.value.errors == ["channels.web: settings like {name: 网站}, text only"]
+    assert refused.value.errors == [f"channels.web: {CHANNEL_SETTINGS}"]
 
 
 @pytest.mark.parametrize(
