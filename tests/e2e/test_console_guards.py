@@ -235,3 +235,13 @@ def test_a_refusal_is_a_console_page_not_the_apis_json(system: System) -> None:
         assert answer.headers["content-type"].startswith("text/html"), answer.text
         assert 'id="problem"' in answer.text and "no-such-campaign" in answer.text
     assert client.get("/admin/campaigns/no-such-campaign/live.json").status_code == 404
+
+
+def test_an_extension_with_its_own_utc_offset_keeps_it(system: System) -> None:
+    campaign = system.new_campaign()
+    cid, before = campaign["id"], datetime.fromisoformat(campaign["closes_at"])
+    client, csrf = signed_in(system, organiser="延长者")
+    later = (before + timedelta(days=1)).astimezone(UTC).replace(second=0)
+    data = {"csrf": csrf, "closes_at": later.isoformat()}  # +00:00, not the campaign's zone
+    assert client.post(f"/admin/campaigns/{cid}/extend", data=data).status_code == 303
+    assert datetime.fromisoformat(closes_at(system, cid)) == later

@@ -303,9 +303,11 @@ async def extend(console: Console, visit: Visit) -> web.Response:
     campaign = await console.deps.campaign_store.get(visit.request.match_info["cid"])
     raw = str((await visit.request.post()).get("closes_at", ""))
     try:
-        moment = datetime.fromisoformat(raw).replace(tzinfo=campaign.tz)
+        moment = datetime.fromisoformat(raw)
     except ValueError:
         return forbidden(visit.request, visit.session, "form.has_errors", status=422)
+    if moment.tzinfo is None:  # the form's datetime-local: the campaign's wall-clock time
+        moment = moment.replace(tzinfo=campaign.tz)
     return await _reschedule(console, visit, "closes_at", moment, "extended")
 
 
