@@ -30,6 +30,7 @@ PUBLIC = {
     "/wechat/qr/{campaign_id}.svg": "ingest",
     "/v1/campaigns": "publish",
     "/v1/campaigns/{campaign_id}": "publish",
+    "/v1/campaigns/{campaign_id}/history": "publish",  # verifiers match campaign_hash
     "/v1/campaigns/{campaign_id}/results": "publish",
     "/v1/campaigns/{campaign_id}/results/final": "publish",
     "/v1/campaigns/{campaign_id}/snapshots": "publish",
