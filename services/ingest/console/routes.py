@@ -8,7 +8,7 @@ registry: the same code as the admin API. Each action is also one `console_audit
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
@@ -36,9 +36,11 @@ from services.ingest.console.pages import (
     translator_for,
 )
 from services.ingest.console.sessions import COOKIE, ConsoleSessions, audit
+from services.ingest.console.throttle import FailedSignIns
 from services.ingest.deps import IngestDeps
 from services.ingest.held import HeldBallots
 from services.ingest.kiosk.registry import PostgresKioskRegistry
+from services.runtime.http import client_prefix
 
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
 MAX_UPLOAD = 512 * 1024
@@ -61,6 +63,7 @@ class Console:
     sessions: ConsoleSessions
     held: HeldBallots
     kiosks: PostgresKioskRegistry
+    failed_sign_ins: FailedSignIns = field(default_factory=FailedSignIns)
 
     @property
     def secure_cookie(self) -> bool:
@@ -136,11 +139,18 @@ async def sign_in_page(request: web.Request) -> web.Response:
 
 
 async def sign_in(console: Console, request: web.Request) -> web.StreamResponse:
+    network = client_prefix(request)
+    wait = console.failed_sign_ins.wait(network)
+    if wait:  # checked before the token, so guesses past the limit learn nothing
+        response = render(request, "sign_in.html", status=429, problem="sign_in.too_many")
+        response.headers["Retry-After"] = str(wait)
+        return response
     form = await request.post()
     organiser = str(form.get("organiser", "")).strip()[:80]
     given = str(form.get("token", "")).encode()
     expected = console.deps.settings.admin_token.encode()
     if not organiser or not expected or not hmac.compare_digest(given, expected):
+        console.failed_sign_ins.failed(network)
         await audit(console.deps.pool, organiser or "?", "sign_in_failed")
         return render(request, "sign_in.html", status=401, problem="sign_in.failed")
     token, _ = await console.sessions.open(organiser)
