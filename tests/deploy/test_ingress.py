@@ -44,6 +44,7 @@ INTERNAL = {"/healthz", "/readyz", "/metrics", "/openapi.json"}
 # Ingress of the operator's own, never the public one).
 INTERNAL_PREFIXES = ("/v1/admin/", "/admin")
 ROUTE = re.compile(r"\.add_(?:get|post|put|delete|patch)\(\s*(f?)\"([^\"]+)\"")
+ROUTE_BY_NAME = re.compile(r"\.add_(?:get|post|put|delete|patch)\(\s*([A-Z][A-Z0-9_]*)\s*,")
 CONSTANT = re.compile(r"^(\w+) = \"([^\"]+)\"$", re.MULTILINE)
 
 
@@ -67,6 +68,7 @@ def routes_in(source: str) -> list[str]:
         if is_f:
             template = re.sub(r"\{([A-Z_]+)\}", lambda m: constants[m.group(1)], template)
         found.append(template)
+    found += [constants[name] for name in ROUTE_BY_NAME.findall(source)]
     return found
 
 
