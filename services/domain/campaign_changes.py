@@ -129,3 +129,27 @@ def history_row_hash(
         "prev_hash": prev_hash,
     }
     return hashlib.sha256(rfc8785.dumps(row)).hexdigest()
+
+
+def public_row_hash(
+    *,
+    campaign_id: str,
+    seq: int,
+    changes: list[str],
+    changed_at: str,
+    definition_hash: str,
+    prev_hash: str | None,
+) -> str:
+    """The hash of one row of the public history: history_row_hash without the actor, so
+    anyone can recompute it from what the public history shows. The organiser's own hash
+    covers the actor and is never shown publicly: without a secret in it, it would confirm
+    any guessed organiser name (docs/VERIFYING.md)."""
+    row: dict[str, Any] = {
+        "campaign_id": campaign_id,
+        "seq": seq,
+        "changes": changes,
+        "changed_at": changed_at,
+        "definition_hash": definition_hash,
+        "prev_hash": prev_hash,
+    }
+    return hashlib.sha256(rfc8785.dumps(row)).hexdigest()
