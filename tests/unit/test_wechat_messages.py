@@ -76,6 +76,23 @@ def test_hostile_or_broken_xml_is_refused_as_malformed(xml: bytes) -> None:
     assert caught.value.status == 400
 
 
+@pytest.mark.parametrize(
+    "xml",
+    [
+        TEXT.replace(b"<![CDATA[o-follower]]>", b""),
+        TEXT.replace(b"<![CDATA[o-follower]]>", b"<![CDATA[   ]]>"),
+        TEXT.replace(b"<![CDATA[gh_account]]>", b""),
+        TEXT.replace(b"<![CDATA[text]]>", b""),
+    ],
+    ids=["no-sender", "blank-sender", "no-account", "no-type"],
+)
+def test_a_message_without_a_sender_account_or_type_is_refused(xml: bytes) -> None:
+    # every blank sender would otherwise be one and the same voter (`wechat:`)
+    with pytest.raises(WeChatXmlError) as caught:
+        parse_message(xml)
+    assert caught.value.status == 400
+
+
 def test_a_reply_survives_content_that_would_end_its_cdata() -> None:
     message = parse_message(TEXT)
     xml = text_reply(message, "a]]><b>&c", 1700000001)

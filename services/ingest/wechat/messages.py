@@ -40,21 +40,25 @@ def parse_fields(xml: bytes) -> dict[str, str]:
     return {child.tag: (child.text or "").strip() for child in root}
 
 
+REQUIRED = ("ToUserName", "FromUserName", "CreateTime", "MsgType")
+
+
 def parse_message(xml: bytes) -> Incoming:
     fields = parse_fields(xml)
-    try:
-        return Incoming(
-            account=fields["ToUserName"],
-            sender=fields["FromUserName"],
-            create_time=fields["CreateTime"],
-            msg_type=fields["MsgType"].lower(),
-            content=fields.get("Content", ""),
-            msg_id=fields.get("MsgId", ""),
-            event=fields.get("Event", "").lower(),
-            event_key=fields.get("EventKey", ""),
-        )
-    except KeyError as exc:
-        raise WeChatXmlError(f"message without {exc.args[0]}") from exc
+    # present and not blank: a blank sender would make every such message one voter
+    missing = next((name for name in REQUIRED if not fields.get(name)), None)
+    if missing is not None:
+        raise WeChatXmlError(f"message without {missing}")
+    return Incoming(
+        account=fields["ToUserName"],
+        sender=fields["FromUserName"],
+        create_time=fields["CreateTime"],
+        msg_type=fields["MsgType"].lower(),
+        content=fields.get("Content", ""),
+        msg_id=fields.get("MsgId", ""),
+        event=fields.get("Event", "").lower(),
+        event_key=fields.get("EventKey", ""),
+    )
 
 
 def cdata(text: str) -> str:
