@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import jwt
@@ -13,9 +14,11 @@ from services.domain.voters import voter_key, wechat_identity
 from services.ingest.voters import TokenVerifier, token_voter_key
 from services.ingest.wechat.errors import WeChatOAuthError, WeChatSnapshotUserError
 from services.ingest.wechat.oauth import authorize_url, exchange_code, session_token
+from services.ingest.wechat.routes import OAUTH_PER_MINUTE
 from services.runtime.processes import free_port
 from services.runtime.settings import Settings
 from tests.support.fake_wechat import FakeWeChat, fake_wechat
+from tests.unit.web_fakes import web_client
 
 __all__ = ["fake_wechat"]
 JWT_SECRET = "a-test-secret-that-is-long-enough-for-hs256"
@@ -112,3 +115,27 @@ def test_the_web_channel_derives_the_same_voter_key_as_wechat_text_votes(
     with pytest.raises(UnauthorizedError) as caught:
         token_voter_key(b"pepper", "another-campaign", token)
     assert caught.value.code == "token_wrong_campaign"
+
+
+async def test_oauth_callbacks_from_one_network_are_limited_before_wechat_is_asked(
+    fake_wechat: FakeWeChat, tmp_path: Path
+) -> None:
+    # each callback costs a call to WeChat with the app secret: a flood of made-up codes
+    # must not turn into a flood of calls (or hold the client pool real logins need)
+    settings = {
+        "wechat_appid": fake_wechat.appid,
+        "wechat_appsecret": fake_wechat.secret,
+        "wechat_api_base": fake_wechat.base,
+    }
+    async with web_client(tmp_path, **settings) as ingest:
+        answers = [
+            await ingest.get(
+                "/wechat/oauth/callback",
+                params={"code": f"made-up-{n}", "state": "demo"},
+                allow_redirects=False,
+            )
+            for n in range(OAUTH_PER_MINUTE + 1)
+        ]
+    assert [a.status for a in answers[:-1]] == [401] * OAUTH_PER_MINUTE
+    assert answers[-1].status == 429 and int(answers[-1].headers["Retry-After"]) > 0
+    assert len(fake_wechat.requests) == OAUTH_PER_MINUTE

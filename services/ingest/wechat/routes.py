@@ -15,6 +15,7 @@ from aiohttp import web
 
 from services.domain.errors import ForbiddenError, MalformedError, TooLargeError, UnavailableError
 from services.ingest.deps import DEPS
+from services.ingest.ratelimit import TokenBuckets
 from services.ingest.wechat.channel import WeChatChannel
 from services.ingest.wechat.crypto import WeChatCipher
 from services.ingest.wechat.endpoint import Envelope, is_safe
@@ -25,6 +26,7 @@ from services.ingest.wechat.sessions import Sessions
 from services.ingest.wechat.store import WeChatStore
 from services.ingest.wechat.voting import WeChatVotes
 from services.runtime.db import DB_ERRORS
+from services.runtime.http import client_prefix
 
 # the sweep goes on at its next tick after a database or broker hiccup
 SWEEP_ERRORS: tuple[type[Exception], ...] = (UnavailableError, *DB_ERRORS)
@@ -38,6 +40,11 @@ CLIENT = web.AppKey("wechat_client", aiohttp.ClientSession)
 SWEEP_SECONDS = 5.0
 MESSAGE_RETENTION = 24 * 3600.0  # answered messages are kept a day, then deleted
 MAX_BODY_BYTES = 2 * MAX_XML_BYTES  # base64 of a sealed message, inside its envelope
+# Each OAuth callback costs a call to WeChat with the app secret, so a network gets this many
+# a minute: a follower logs in once per two-hour session, a flood of made-up codes stops here
+# instead of becoming a flood of API calls holding the client pool real logins wait on.
+OAUTH_PER_MINUTE = 60
+OAUTH_LIMIT = web.AppKey("wechat_oauth_limit", TokenBuckets)
 
 
 def register(app: web.Application) -> None:
@@ -55,6 +62,7 @@ def register(app: web.Application) -> None:
     app[VOTES] = votes
     app[REPLAYS] = Replays(store, deps.identity_key)
     app[CHANNEL] = WeChatChannel(store, sessions, votes, deps.metrics, deps.identity_key)
+    app[OAUTH_LIMIT] = TokenBuckets(OAUTH_PER_MINUTE / 60, OAUTH_PER_MINUTE)
     app.cleanup_ctx.append(_background)
     app.router.add_get("/wechat", url_check)
     app.router.add_post("/wechat", receive)
@@ -135,6 +143,7 @@ async def _read_body(request: web.Request) -> bytes:
 async def oauth_callback(request: web.Request) -> web.Response:
     """WeChat sends the follower back here with `code`; we send them on to the vote page."""
     deps = request.app[DEPS]
+    request.app[OAUTH_LIMIT].require(client_prefix(request), "WeChat logins from your network")
     code, state = request.query.get("code", ""), request.query.get("state", "")
     if not code:
         raise MalformedError(
