@@ -138,7 +138,7 @@ class Tally:
             if row["status"] == "counted":
                 counted[row["channel"]] += 1
                 m.end_to_end.observe((now - row["received_at"]).total_seconds())
-            elif row["status"] == "rejected":  # 'held' waits for the organiser (issue 10)
+            elif row["status"] == "rejected":  # 'held' waits for the organiser
                 rejected[row["channel"], row["reason"]] += 1
         for channel, n in counted.items():
             m.counted.labels(channel).inc(n)

@@ -51,7 +51,7 @@ WITH input AS (
 ), usage AS (
     INSERT INTO voter_usage (campaign_id, voter_key, period, used)
     SELECT campaign_id, voter_key, period, count(*) FROM new
-    WHERE status IN ('counted', 'held')  -- a held ballot keeps its voter's place (issue 10)
+    WHERE status IN ('counted', 'held')  -- a held ballot keeps its voter's place
     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (campaign_id, voter_key, period)
     DO UPDATE SET used = voter_usage.used + EXCLUDED.used
@@ -84,7 +84,7 @@ class Written:
 
     rows: Sequence[asyncpg.Record]
     duplicates: int
-    detections: Sequence[detect.Found] = ()  # stuffing detections of the new rows (issue 10)
+    detections: Sequence[detect.Found] = ()  # stuffing detections of the new rows
 
 
 class PostgresTallyStore:
@@ -111,7 +111,7 @@ class PostgresTallyStore:
             usage = await _usage(conn, voters)
             marks = await _marks(conn, partitions)
             decisions = decide_batch(records, in_force, known, usage, marks)
-            # a campaign's defences may hold or reject what the rules counted (issue 10)
+            # a campaign's defences may hold or reject what the rules counted
             found = await detect.screen_batch(conn, decisions, in_force)
             rows = await conn.fetch(_WRITE, _payload(decisions)) if decisions.fates else []
             detected = await detect.record(conn, found, {r["ballot_id"] for r in rows})
