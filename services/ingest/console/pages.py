@@ -11,12 +11,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
 
+from services.domain.campaign import Campaign
 from services.domain.errors import VotestreamError
 from services.ingest.console.locale import pick_language, translator
 from services.ingest.console.sessions import COOKIE, SESSION_TTL, ConsoleSessions, Session
@@ -146,3 +148,8 @@ def set_session_cookie(response: web.StreamResponse, token: str, *, secure: bool
         secure=secure,
         samesite="Strict",
     )
+
+
+def campaign_time(campaign: Campaign, moment: datetime, *, seconds: bool = False) -> str:
+    """A moment as the campaign's organisers read it: in the campaign's time zone."""
+    return moment.astimezone(campaign.tz).strftime("%Y-%m-%d %H:%M" + (":%S" if seconds else ""))
