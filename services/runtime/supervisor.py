@@ -286,17 +286,18 @@ class Supervisor:
                 self._spawn(name, child.restarts + 1)
 
     async def _stop(self) -> None:
+        # Each wait for a child runs in a thread, so the loop keeps taking signals meanwhile.
         ingest = self.stack.children.pop("ingest", None)
         if ingest is not None:
-            stop(ingest.proc)
+            await asyncio.to_thread(stop, ingest.proc)
             self.out("ingest stopped: no new ballots")
             await self._drain()
-        stop_all([child.proc for child in self.stack.children.values()])
+        await asyncio.to_thread(stop_all, [child.proc for child in self.stack.children.values()])
         self.stack.children.clear()
         if self.stack.postgres is not None:
-            self.stack.postgres.stop()
+            await asyncio.to_thread(self.stack.postgres.stop)
         if self.stack.broker is not None:
-            self.stack.broker.stop()
+            await asyncio.to_thread(self.stack.broker.stop)
 
     async def _drain(self) -> None:
         """Until the tally has passed a fresh marker on every partition; see the module doc
