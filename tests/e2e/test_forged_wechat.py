@@ -42,6 +42,16 @@ def _counted(system: System, cid: str) -> dict[str, Any]:
     return response.json() if response.status_code == 200 else {"ballots_counted": 0}
 
 
+def _published(system: System, cid: str, *, at_least: int) -> dict[str, Any]:
+    """The first snapshot that counts `at_least` ballots (a count lands in the next snapshot,
+    not at once); the caller then checks it holds nothing more."""
+    return eventually(
+        lambda: (found := _counted(system, cid))["ballots_counted"] >= at_least and found,
+        timeout=30,
+        what=f"a snapshot counting {at_least}",
+    )
+
+
 def _receipt(peer: WeChatPeer, response: httpx.Response, *, safe: bool) -> str:
     found = UUID.search(peer.reply(response, safe=safe))
     assert found is not None, response.text
@@ -97,7 +107,7 @@ def test_plaintext_under_a_copied_query_is_refused_and_counts_nothing(
             assert _refused(peer.push(xml), "wechat_safe_mode_only")
     assert asyncio.run(_message_rows_of(system, forgers)) == 0
     eventually(lambda: _fate(system, ballot_id) == "counted", timeout=60, what="the real vote")
-    snapshot = _counted(system, cid)
+    snapshot = _published(system, cid, at_least=1)
     assert snapshot["ballots_counted"] == 1
     assert {c["id"]: c["votes"] for c in snapshot["candidates"] if c["votes"]} == {"c01": 1}
 
@@ -123,7 +133,7 @@ def test_a_forged_msg_id_takes_neither_a_followers_reply_nor_his_ballot(
     for ballot_id in (real, other):
         eventually(lambda b=ballot_id: _fate(system, b) != "pending", timeout=60, what="judged")
         assert _fate(system, ballot_id) == "counted"
-    votes = {c["id"]: c["votes"] for c in _counted(system, cid)["candidates"]}
+    votes = {c["id"]: c["votes"] for c in _published(system, cid, at_least=2)["candidates"]}
     assert (votes["c04"], votes["c05"]) == (1, 1)
 
 
@@ -148,7 +158,7 @@ def test_a_copied_query_under_another_body_is_refused_and_the_identical_retry_an
         assert _refused(response, "wechat_replayed_query"), response.text
     assert asyncio.run(_message_rows_of(system, forgers)) == 0
     eventually(lambda: _fate(system, ballot_id) == "counted", timeout=60, what="the real vote")
-    snapshot = _counted(system, cid)
+    snapshot = _published(system, cid, at_least=1)
     assert snapshot["ballots_counted"] == 1
     assert {c["id"]: c["votes"] for c in snapshot["candidates"] if c["votes"]} == {"c07": 1}
 
