@@ -26,9 +26,9 @@ S3RVER := .tools/s3rver/node_modules/.bin/s3rver
 $(S3RVER): .ci/install-s3rver
 	bash .ci/install-s3rver
 
-tools: $(S3RVER)  ## project-local tools under .tools/ (s3rver for the durable broker)
+tools: $(S3RVER)  ## project-local tools under .tools/ (s3rver for VOTESTREAM_BROKER_STORAGE=s3)
 
-test: system-tools $(STAMP) $(S3RVER)  ## the whole test suite: the fast part first, then the rest
+test: system-tools $(STAMP)  ## the whole test suite: the fast part first, then the rest
 	$(BIN)/pytest -q $(FAST)
 	$(BIN)/pytest -m "not ((unit or deploy) and not slow)" --durations=15
 
