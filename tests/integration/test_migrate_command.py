@@ -15,7 +15,7 @@ import pytest
 
 from services.runtime.db import expected_version, migration_files
 from services.runtime.processes import free_port
-from tests.support.stack import Stack
+from tests.support.stack import Stack, mark_schema_newer
 from tests.support.system import REPO
 
 SHIPPED = [name for _, name, _ in migration_files()]
@@ -96,16 +96,7 @@ async def test_two_migrations_at_once_apply_each_file_exactly_once(empty_databas
 async def test_migrate_refuses_a_schema_newer_than_the_code_with_one_clear_line(
     database: str,
 ) -> None:
-    newer = expected_version() + 1
-    conn = await asyncpg.connect(database)
-    try:
-        await conn.execute(
-            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-            newer,
-            f"{newer:04d}_from_a_newer_release.sql",
-        )
-    finally:
-        await conn.close()
+    newer = await mark_schema_newer(database)
     for args in (("migrate",), ("migrate", "--check")):
         refused = await asyncio.to_thread(votestream, database, *args)
         assert refused.returncode not in (0, 1), refused.stdout + refused.stderr

@@ -35,7 +35,7 @@ from services.runtime.locks import PARTITION_LOCK
 from services.runtime.processes import free_port
 from services.runtime.settings import ensure_dev_secrets, read_secrets
 from tests.faults.stream import CANDIDATES, BallotStream, fault_campaign
-from tests.support.stack import Stack
+from tests.support.stack import Stack, mark_schema_newer
 from tests.support.system import REPO
 from tests.support.waiting import eventually, eventually_async
 
@@ -202,15 +202,7 @@ async def test_a_service_on_an_unmigrated_database_waits_for_migrate_instead_of_
 async def test_a_schema_newer_than_the_code_stops_every_service_with_one_clear_line(
     database: str, stack: Stack, tmp_path: Path, started: list[Service]
 ) -> None:
-    newer = expected_version() + 1
-    conn = await asyncpg.connect(database)
-    try:
-        await conn.execute(
-            "INSERT INTO schema_migrations (version, name) VALUES ($1, 'from_a_newer_release')",
-            newer,
-        )
-    finally:
-        await conn.close()
+    newer = await mark_schema_newer(database)
     for name in ("ingest", "publish", "tally"):
         started.append(start_service(name, tmp_path, bootstrap=stack.bootstrap, dsn=database))
     for service in started:

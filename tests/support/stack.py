@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from services.runtime.db import migrate
+from services.runtime.db import expected_version, migrate
 from services.runtime.embedded import EmbeddedBroker, EmbeddedPostgres
 from services.runtime.postgres_home import discard_cluster
 from services.runtime.processes import free_port
@@ -70,6 +70,22 @@ def start_stack(base: Path) -> Stack:
         broker.stop()
         raise
     return Stack(broker, postgres)
+
+
+async def mark_schema_newer(dsn: str) -> int:
+    """Records a migration this code does not ship, as a newer release would have applied it;
+    returns its version."""
+    newer = expected_version() + 1
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            newer,
+            f"{newer:04d}_from_a_newer_release.sql",
+        )
+    finally:
+        await conn.close()
+    return newer
 
 
 @pytest.fixture(scope="session")
