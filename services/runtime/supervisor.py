@@ -156,6 +156,11 @@ class Supervisor:
             self.out("stopping ...")
             await self._stop()
             self.out("stopped")
+            # Stopped: a signal still on its way (a burst of them) must not end the process
+            # with a signal's exit code; ignored from here, not handed back to the defaults.
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, signal.SIG_IGN)
         return 1 if self.forced else code  # forced: ballots answered 202 may be lost
 
     async def _start(self, demo: Path | None, duration: str) -> str | None:
