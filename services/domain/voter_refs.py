@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from services.domain.errors import MalformedError
+from services.domain.keys import raw_key
 
 ALGORITHM = "X25519-HKDF-SHA256-AES256GCM"
 VERSION = b"\x01"
@@ -58,12 +59,7 @@ def public_key_text(key: X25519PrivateKey) -> str:
 
 
 def parse_public_key(text: str) -> X25519PublicKey:
-    try:
-        raw = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedError("the sealing key must be base64", code="bad_sealing_key") from exc
-    if len(raw) != 32:
-        raise MalformedError("the sealing key is 32 raw bytes (X25519)", code="bad_sealing_key")
+    raw = raw_key(text, name="the sealing key", algorithm="X25519", code="bad_sealing_key")
     return X25519PublicKey.from_public_bytes(raw)
 
 

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from services.domain.errors import MalformedError, UnauthorizedError
+from services.domain.errors import UnauthorizedError
+from services.domain.keys import raw_key
 
 TIMESTAMP_WINDOW = timedelta(minutes=5)
 
@@ -23,12 +24,7 @@ def signed_message(timestamp: str, body: bytes) -> bytes:
 
 def parse_public_key(text: str) -> Ed25519PublicKey:
     """The base64 of a raw 32-byte Ed25519 public key, or a 400 naming the problem."""
-    try:
-        raw = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise MalformedError("public_key must be base64", code="bad_public_key") from exc
-    if len(raw) != 32:
-        raise MalformedError("public_key must be 32 raw bytes (Ed25519)", code="bad_public_key")
+    raw = raw_key(text, name="public_key", algorithm="Ed25519", code="bad_public_key")
     return Ed25519PublicKey.from_public_bytes(raw)
 
 
