@@ -36,26 +36,27 @@ def register(app: web.Application) -> None:
     app.router.add_get(f"{BASE}/decisions", list_decisions)
 
 
-def _campaign_id(request: web.Request) -> str:
+async def _campaign_id(request: web.Request) -> str:
     require_admin(request)
-    return str(request.app[DEPS].campaigns.require(request.match_info["campaign_id"]).id)
+    campaign = await request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
+    return campaign.id
 
 
 async def list_detections(request: web.Request) -> web.Response:
-    cid = _campaign_id(request)
+    cid = await _campaign_id(request)
     found = await request.app[HELD].detections(cid, _int(request, "after", 0), _limit(request))
     return json_response({"campaign_id": cid, "detections": found})
 
 
 async def list_held(request: web.Request) -> web.Response:
-    cid = _campaign_id(request)
+    cid = await _campaign_id(request)
     rule = request.query.get("rule")
     held = await request.app[HELD].held(cid, rule, _limit(request))
     return json_response({"campaign_id": cid, "held": held})
 
 
 async def list_decisions(request: web.Request) -> web.Response:
-    cid = _campaign_id(request)
+    cid = await _campaign_id(request)
     done = await request.app[HELD].decisions(cid, _int(request, "after", 0), _limit(request))
     return json_response({"campaign_id": cid, "decisions": done})
 
@@ -69,7 +70,7 @@ async def reject(request: web.Request) -> web.Response:
 
 
 async def _decide(request: web.Request, decision: Decision) -> web.Response:
-    cid = _campaign_id(request)
+    cid = await _campaign_id(request)
     body = await read_json(request, MAX_DECISION_BYTES)
     actor, reason = _text(body, "actor", 200), _text(body, "reason", 2000)
     ids, rule = _ballot_ids(body.get("ballot_ids")), body.get("rule")

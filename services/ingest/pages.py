@@ -48,7 +48,7 @@ def register(app: web.Application) -> None:
 
 async def vote_page(request: web.Request) -> web.Response:
     """The page; for an unknown campaign the same page with 404 (it then says so itself)."""
-    known = request.app[DEPS].campaigns.get(request.match_info["campaign_id"]) is not None
+    known = await request.app[DEPS].campaigns.find(request.match_info["campaign_id"]) is not None
     return web.Response(
         body=render_vote_page(),
         status=200 if known else 404,
@@ -64,7 +64,7 @@ def vote_url(public_base_url: str, campaign_id: str) -> str:
 
 async def qr_code(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    campaign = deps.campaigns.require(request.match_info["campaign_id"])
+    campaign = await deps.campaigns.require(request.match_info["campaign_id"])
     kind = request.path.rsplit(".", 1)[1]
     base = deps.settings.public_base_url
     assert base is not None  # register() refused to start without it

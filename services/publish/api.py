@@ -38,7 +38,7 @@ def register(app: web.Application) -> None:
 
 
 async def latest(request: web.Request) -> web.Response:
-    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
+    campaign = await request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
     snapshot = await request.app[DEPS].store.latest(campaign.id)
     if snapshot is None:
         raise NotFoundError("no snapshot yet", code="no_results")
@@ -47,7 +47,7 @@ async def latest(request: web.Request) -> web.Response:
 
 
 async def final(request: web.Request) -> web.Response:
-    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
+    campaign = await request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
     snapshot = await request.app[DEPS].store.latest(campaign.id, final=True)
     if snapshot is None:
         raise NotFoundError("the final result is not sealed yet", code="not_final")
@@ -55,7 +55,7 @@ async def final(request: web.Request) -> web.Response:
 
 
 async def snapshots(request: web.Request) -> web.Response:
-    campaign = request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
+    campaign = await request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
     try:
         limit = min(int(request.query.get("limit", "100")), 1000)
         before = int(request.query["before"]) if "before" in request.query else None
@@ -73,7 +73,7 @@ async def snapshots(request: web.Request) -> web.Response:
 
 async def timeseries(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    campaign = deps.campaigns.require(request.match_info["campaign_id"])
+    campaign = await deps.campaigns.require(request.match_info["campaign_id"])
     snapshot = await deps.store.latest(campaign.id)
     cache = latest_cache(deps.settings.snapshot_interval)
     if snapshot is None:  # nothing published yet: nothing to key a cached series on

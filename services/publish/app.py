@@ -32,7 +32,7 @@ def create_app(deps: PublishDeps) -> web.Application:
 
 
 async def publication_page(request: web.Request) -> web.Response:
-    request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
+    await request.app[DEPS].campaigns.require(request.match_info["campaign_id"])
     return web.Response(
         body=render_campaign_page(False),
         content_type="text/html",

@@ -46,7 +46,7 @@ async def follow(hub: SnapshotHub, newer: Newer, interval: float) -> None:
 
 async def stream(request: web.Request) -> web.StreamResponse:
     deps = request.app[DEPS]
-    campaign = deps.campaigns.require(request.match_info["campaign_id"])
+    campaign = await deps.campaigns.require(request.match_info["campaign_id"])
     hub: SnapshotHub = deps.hub
     if hub.open_streams() >= deps.settings.sse_max_connections:
         deps.metrics.streams_refused.inc()

@@ -28,11 +28,11 @@ def add_campaign_routes(app: web.Application, campaigns: CampaignCache) -> None:
         return json_response({"campaigns": [c.public_view(now) for c in listed]})
 
     async def get_campaign(request: web.Request) -> web.Response:
-        campaign = campaigns.require(request.match_info["campaign_id"])
+        campaign = await campaigns.require(request.match_info["campaign_id"])
         return json_response(campaign.public_view(datetime.now(UTC)))
 
     async def campaign_history(request: web.Request) -> web.Response:
-        campaign = campaigns.require(request.match_info["campaign_id"])
+        campaign = await campaigns.require(request.match_info["campaign_id"])
         rows = await campaigns.store.history(campaign.id)
         return json_response({"history": public_history(campaign.id, rows)})
 

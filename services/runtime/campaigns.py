@@ -1,7 +1,8 @@
 """Campaign definitions in Postgres, and the cache through which every service reads them.
 
-Every service refreshes its cache every `campaign_refresh` seconds, so a new or changed
-campaign reaches all of them within seconds, without a restart.
+Every service refreshes its cache every `campaign_refresh` seconds, so a change to a
+campaign reaches all of them within seconds, without a restart; a campaign a process has
+not seen yet is read at once on the first request that names it (`CampaignCache.require`).
 """
 
 from __future__ import annotations
@@ -218,14 +219,30 @@ class CampaignCache:
         self._versions: dict[str, datetime] = {}  # updated_at of each campaign read
         self._task: asyncio.Task[None] | None = None
         self.loaded_at = datetime.min.replace(tzinfo=UTC)
+        self._loading = asyncio.Lock()
 
     def get(self, campaign_id: str) -> Campaign | None:
+        """What this process has read so far; `require` also finds one created a moment ago."""
         return self._campaigns.get(campaign_id)
 
     def all(self) -> list[Campaign]:
         return list(self._campaigns.values())
 
-    def require(self, campaign_id: str) -> Campaign:
+    async def find(self, campaign_id: str) -> Campaign | None:
+        """The campaign, or None only once Postgres has been asked since the call: behind a
+        Service, the pod that created a campaign is rarely the one that gets the next request
+        for it, and "no such campaign" for one that exists would be a lie."""
+        if campaign_id not in self._campaigns:
+            await self.fresh_as_of(datetime.now(UTC))
+        return self.get(campaign_id)
+
+    async def require(self, campaign_id: str) -> Campaign:
+        """`find`, with `unknown_campaign` (404) for one that does not exist."""
+        await self.find(campaign_id)
+        return self.require_loaded(campaign_id)
+
+    def require_loaded(self, campaign_id: str) -> Campaign:
+        """`require` for code that cannot wait: only what this process has read already."""
         campaign = self.get(campaign_id)
         if campaign is None:
             raise NotFoundError(f"no campaign {campaign_id!r}", code="unknown_campaign")
@@ -248,8 +265,12 @@ class CampaignCache:
         judged by a definition at least as new as the ballot: a campaign created, or closed,
         just before a ballot arrived is seen as such.
         """
-        if self.loaded_at <= moment:
-            await self.load()
+        # One read at a time: requests that wait here behind a read that began after their
+        # `moment` take its result instead of reading again, so a flood of unknown ids costs
+        # the read in flight and one after it, not a read per request.
+        async with self._loading:
+            if self.loaded_at <= moment:
+                await self.load()
 
     async def start(self) -> None:
         await self.load()

@@ -84,7 +84,7 @@ async def cast_ballot(request: web.Request) -> web.Response:
         limits.per_ip.require(client_prefix(request), "from your network")
         token = deps.tokens.verify(request.headers.get("Authorization"))
         channel = token.channel
-        campaign = deps.campaigns.require(request.match_info["campaign_id"])
+        campaign = await deps.campaigns.require(request.match_info["campaign_id"])
         key = token_voter_key(deps.identity_key, campaign.id, token)
         limits.per_voter.require(key, "from this voter")
         body = await read_json(request, MAX_BALLOT_BYTES)

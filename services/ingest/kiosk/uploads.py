@@ -120,6 +120,9 @@ class KioskUploads:
         in the order the kiosk cast them (the first counts, a second hits the limit). Refs are
         sealed afresh for every ballot, so a voter is known only by the key opened from them.
         """
+        for entry in batch.ballots:  # a campaign created a moment ago through another pod
+            if isinstance(cid := entry.get("campaign_id"), str):
+                await self.campaigns.find(cid)
         # Opening a ref costs ~0.3 ms of CPU (X25519, phone parsing): a thread keeps a batch of
         # a thousand from stalling every other request on this process's event loop.
         prepared = await asyncio.to_thread(
@@ -148,7 +151,7 @@ class KioskUploads:
     ) -> tuple[Campaign, Ballot] | VotestreamError:
         """The entry as a ballot of its campaign (its voter_ref opened), or why it is not."""
         try:
-            campaign = self.campaigns.require(campaign_id_of(entry))
+            campaign = self.campaigns.require_loaded(campaign_id_of(entry))
             return campaign, kiosk_ballot(
                 entry,
                 campaign,

@@ -149,7 +149,7 @@ async def oauth_callback(request: web.Request) -> web.Response:
         raise MalformedError(
             "WeChat sent no login code (was the login declined?)", code="missing_code"
         )
-    campaign = deps.campaigns.require(state)
+    campaign = await deps.campaigns.require(state)
     openid = await exchange_code(request.app[CLIENT], deps.settings, code)
     token = session_token(deps.settings, campaign.id, openid)
     # the token rides in the fragment: browsers never send it to any server or Referer
@@ -162,7 +162,7 @@ async def oauth_callback(request: web.Request) -> web.Response:
 async def campaign_qr(request: web.Request) -> web.Response:
     """A QR code that opens the campaign's vote page inside WeChat, logged in by OAuth."""
     deps = request.app[DEPS]
-    campaign = deps.campaigns.require(request.match_info["campaign_id"])
+    campaign = await deps.campaigns.require(request.match_info["campaign_id"])
     base = deps.settings.public_base_url  # never the request's Host: the QR is cached publicly
     assert base is not None  # ingest refuses to start without it (services/ingest/pages.py)
     qr = segno.make(authorize_url(deps.settings.wechat_appid, base, campaign.id), error="m")
