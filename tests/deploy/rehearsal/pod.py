@@ -16,6 +16,7 @@ from .network import Network
 from .pods import Image, PodTemplate, Probe
 
 VOTESTREAM = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "votestream"
+STAGING = "/mnt"  # inside the pod's mount namespace: where the program is staged
 
 # Runs inside the pod's namespaces: the image's own directories on a fresh file system
 # (read-only afterwards, as readOnlyRootFilesystem makes it), each volume bound at its
@@ -32,6 +33,7 @@ while [ "$1" != "--" ]; do
   mkdir -p "$2"; mount --bind "$1" "$2"; shift 2
 done
 shift
+{unhide}
 mount -o remount,ro {root}
 cd {workdir}
 exec setpriv --reuid={uid} --regid={gid} --clear-groups -- "$@"
@@ -128,8 +130,10 @@ def start_pod(
         "HOME": image.workdir,
         "PATH": f"{VOTESTREAM.parent}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     }
+    reach, unhide = _keep_program_reachable(list(volumes))
     script = LAUNCH.format(
-        reach=_reach_repository(),
+        reach=reach,
+        unhide=unhide,
         overlays=_overlays(root, image_root, list(volumes)),
         root=shlex.quote(image_root),
         dirs=" ".join(map(shlex.quote, image.directories)),
@@ -189,27 +193,44 @@ def _missing_parents(image_root: str, mount_paths: list[str]) -> set[str]:
     return found
 
 
-def _reach_repository() -> str:
-    """Shell lines that let the pod's user reach the checkout and the virtualenv's Python
-    when a parent directory shuts others out (a clone under /root): inside the pod's
-    mount namespace only, that parent is replaced by a file system holding just the paths
-    to them. Nothing on the host is re-moded."""
+def _keep_program_reachable(mount_paths: list[str]) -> tuple[str, str]:
+    """Shell lines, before and after the volumes are mounted, that keep the checkout and the
+    virtualenv's Python reachable by the pod's user wherever they are on the host.
+
+    Two things can stand in the way, inside the pod's mount namespace only: a parent that
+    shuts others out (a clone under /root, Python under /root/.pyenv), which is replaced by a
+    file system holding just the paths to them; and a volume mounted over them (the pods'
+    emptyDir at /tmp hides a clone under /tmp), inside which they are bound again. Both are
+    bound from a copy staged at /mnt first. Nothing on the host is re-moded.
+    """
     repo = VOTESTREAM.parents[2]
-    closed = [p for p in (*reversed(repo.parents), repo) if not p.stat().st_mode & 0o001]
-    if not closed:
-        return ""
-    top = closed[0]
-    if top == repo:
-        raise PermissionError(f"{repo} is not reachable by the pods' user")
-    keep = [repo, *(p for p in _interpreter_roots(repo) if p.is_relative_to(top))]
+    keep = [repo, *_interpreter_roots(repo)]
+    if any(path.is_relative_to(STAGING) for path in keep):
+        raise PermissionError(f"{STAGING} is where the pods' launcher stages {keep}")
     q = shlex.quote
-    lines = ["mount -t tmpfs -o mode=0755 staging /mnt"]
+    before = [f"mount -t tmpfs -o mode=0755 staging {STAGING}"]
     for index, path in enumerate(keep):
-        lines.append(f"mkdir /mnt/{index} && mount --bind {q(str(path))} /mnt/{index}")
-    lines.append(f"mount -t tmpfs -o mode=0755 reach {q(str(top))}")
+        before.append(f"mkdir {STAGING}/{index} && mount --bind {q(str(path))} {STAGING}/{index}")
+    tops = {top for path in keep if (top := _closed_parent(path))}
+    for top in sorted(tops, key=lambda t: len(t.parts)):
+        if any(top.is_relative_to(outer) and top != outer for outer in tops):
+            continue  # inside a closed parent already replaced
+        if top in keep:
+            raise PermissionError(f"{top} is not reachable by the pods' user")
+        before.append(f"mount -t tmpfs -o mode=0755 reach {q(str(top))}")
+    after = []
     for index, path in enumerate(keep):
-        lines.append(f"mkdir -p {q(str(path))} && mount --move /mnt/{index} {q(str(path))}")
-    return "\n".join(lines)
+        bind = f"mkdir -p {q(str(path))} && mount --bind {STAGING}/{index} {q(str(path))}"
+        if any(path.is_relative_to(top) for top in tops):
+            before.append(bind)
+        if any(path.is_relative_to(mount_path) for mount_path in mount_paths):
+            after.append(bind)
+    return "\n".join(before), "\n".join(after)
+
+
+def _closed_parent(path: Path) -> Path | None:
+    """The outermost directory on the way to `path` that others may not enter."""
+    return next((p for p in (*reversed(path.parents), path) if not p.stat().st_mode & 0o001), None)
 
 
 def _interpreter_roots(repo: Path) -> list[Path]:
