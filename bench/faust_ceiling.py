@@ -1,6 +1,6 @@
-"""Faust's own delivery ceiling: the tally's Faust app and batching (`noack_take`, an ack per
-event) with no work at all, on the same pre-filled topic. What the Faust tally could reach
-if counting cost nothing.
+"""Faust's own delivery ceiling: the tally's Faust app and delivery (a poll at a time, acked
+whole: services/tally/transport.py) with no work at all, on the same pre-filled topic. What
+the Faust tally could reach if counting cost nothing.
 
     python -m bench.faust_ceiling --bootstrap B --count N  ->  one JSON line on stdout
 """
@@ -14,7 +14,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import faust
 import orjson
@@ -22,6 +21,7 @@ import orjson
 from services.runtime.kafka import BALLOTS
 from services.runtime.settings import Settings
 from services.tally.app import create_faust_app
+from services.tally.transport import Poll
 
 
 def build(bootstrap: str, count: int) -> faust.App:
@@ -35,24 +35,21 @@ def build(bootstrap: str, count: int) -> faust.App:
     seen = {"events": 0, "after_first": 0}
     started: list[float] = []
 
-    async def deliver_only(stream: faust.StreamT[Any]) -> None:
-        async for events in stream.noack_take(  # type: ignore[attr-defined]
-            settings.tally_batch_size, settings.tally_batch_window
-        ):
+    async def deliver_only(stream: faust.StreamT[Poll]) -> None:
+        async for events in stream:
             if not started:  # the rate counts from the first batch (after the group join)
                 started.append(time.perf_counter())
             else:
                 seen["after_first"] += len(events)
             seen["events"] += len(events)
-            for event in events:
-                await stream.ack(event)
+            app.ack_poll(events)
             if seen["events"] >= count:
                 rate = seen["after_first"] / (time.perf_counter() - started[0])
                 sys.stdout.write(orjson.dumps({"rate": rate}).decode() + "\n")
                 sys.stdout.flush()
                 os._exit(0)  # a Faust worker has no "stop after N"; nothing to clean up
 
-    app.agent(topic, name="deliver-only")(deliver_only)
+    app.agent(app.feed_polls(topic), name="deliver-only")(deliver_only)
     return app
 
 

@@ -13,33 +13,19 @@ import argparse
 import gc
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
-from faust.types import EventT
+from aiokafka.structs import ConsumerRecord
 
 from bench.ballots import encoded, make_ballots
 from services.runtime.campaigns import read_campaign_file
+from services.runtime.kafka import BALLOTS
 from services.tally.app import _records
 from services.tally.counting import decide_batch
 from services.tally.store import _payload
 from tests.support.system import DEMO
 
 BATCH = 2000
-
-
-@dataclass
-class _Message:
-    partition: int
-    offset: int
-
-
-@dataclass
-class _Event:
-    """What the agent reads of a Faust event."""
-
-    message: _Message
-    value: bytes
 
 
 def _cpu(work: Callable[[], Any], rounds: int) -> float:
@@ -55,10 +41,11 @@ def measure(count: int, rounds: int) -> dict[str, float]:
     """Microseconds of CPU per ballot for each step (best of `rounds`)."""
     campaign = read_campaign_file(DEMO, open_now=True)
     values = [value for _, value in encoded(make_ballots(campaign, count))]
-    # duck-typed stand-ins for Faust's events: the agent reads only these two attributes
-    events = cast(
-        "list[EventT[Any]]", [_Event(_Message(i % 12, i), v) for i, v in enumerate(values)]
-    )
+    # the records of a poll, as the consumer hands them to the agent
+    events = [
+        ConsumerRecord(BALLOTS, i % 12, i, 0, 0, None, v, None, 0, len(v), ())
+        for i, v in enumerate(values)
+    ]
     batches = [events[i : i + BATCH] for i in range(0, count, BATCH)]
     campaigns = {campaign.id: campaign}.get
     decoded = [_records(b)[0] for b in batches]

@@ -14,11 +14,11 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 import asyncpg
 import faust
-from faust.types import EventT
+from aiokafka.structs import ConsumerRecord
 
 from schemas.events import EventDecodeError, decode_event
 from services.domain.ballot import Ballot
@@ -29,14 +29,14 @@ from services.tally.counting import Record
 from services.tally.deps import TallyDeps
 from services.tally.metrics import TallyMetrics
 from services.tally.store import Written
-from services.tally.transport import TallyApp
+from services.tally.transport import Poll, TallyApp
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
 FINISH_SECONDS = 10.0  # on stop, how long the batch being stored may take to commit
 
 
-def create_faust_app(settings: Settings) -> faust.App:
+def create_faust_app(settings: Settings) -> TallyApp:
     """A Faust app configured for both real Kafka and the embedded broker's faults."""
     return TallyApp(
         settings.tally_group,
@@ -77,24 +77,22 @@ class Tally:
         since = self.pending_since
         return (datetime.now(UTC) - since).total_seconds() if since else 0.0
 
-    async def run(self, stream: faust.StreamT[Any]) -> None:
-        async for events in stream.noack_take(  # type: ignore[attr-defined]
-            self.settings.tally_batch_size, self.settings.tally_batch_window
-        ):
-            batch: Sequence[EventT[Any]] = events  # noack_take yields events
-            storing = asyncio.ensure_future(self._apply_until_stored(batch))
+    async def run(self, stream: faust.StreamT[Poll]) -> None:
+        app = cast(TallyApp, stream.app)
+        async for poll in stream:  # one consumer poll: its size follows the backlog
+            storing = asyncio.ensure_future(self._apply_until_stored(poll))
             try:
                 await asyncio.shield(storing)
             except asyncio.CancelledError:
                 # The worker is stopping: finish and commit the batch being stored rather
                 # than roll it back, unless Postgres keeps it waiting (then it is replayed).
                 if await _finished(storing):
-                    await _ack(stream, batch)
+                    app.ack_poll(poll)
                 raise
-            await _ack(stream, batch)
+            app.ack_poll(poll)
 
-    async def _apply_until_stored(self, events: Sequence[EventT[Any]]) -> None:
-        records, undecodable = _records(events)
+    async def _apply_until_stored(self, poll: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        records, undecodable = _records(poll)
         received = [r.event.received_at for r in records if isinstance(r.event, Ballot)]
         oldest, newest = (min(received), max(received)) if received else (None, None)
         self.pending_since = oldest
@@ -113,7 +111,7 @@ class Tally:
                 log.warning("batch not stored, retrying: %s", type(exc).__name__)
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
-            self._observe(written, len(events), time.perf_counter() - started)
+            self._observe(written, len(poll), time.perf_counter() - started)
             self.pending_since = None
             return
 
@@ -158,19 +156,13 @@ async def _finished(storing: asyncio.Future[None]) -> bool:
     return True
 
 
-async def _ack(stream: faust.StreamT[Any], batch: Sequence[EventT[Any]]) -> None:
-    for event in batch:
-        await stream.ack(event)
-
-
 def _records(
-    events: Sequence[EventT[Any]],
+    poll: Sequence[ConsumerRecord[bytes, bytes]],
 ) -> tuple[list[Record], list[tuple[int, int, str, bytes]]]:
     records: list[Record] = []
     undecodable: list[tuple[int, int, str, bytes]] = []
-    for event in events:
-        message = event.message
-        raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
+    for message in poll:
+        raw = message.value or b""
         try:
             decoded = decode_event(raw)
         except EventDecodeError as exc:
@@ -185,7 +177,7 @@ def _records(
     return records, undecodable
 
 
-def register_agent(app: faust.App, tally: Tally) -> None:
+def register_agent(app: TallyApp, tally: Tally) -> None:
     topic = app.topic(BALLOTS, key_serializer="raw", value_serializer="raw")
-    app.agent(topic, name="tally")(tally.run)
+    app.agent(app.feed_polls(topic), name="tally")(tally.run)
     announce.register_announcer(app, lambda: tally.deps.pool)
