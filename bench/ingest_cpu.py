@@ -4,6 +4,11 @@ separate client process casts ballots: other work on the machine moves it far le
 wall-clock rate does. Optionally a py-spy SVG flame graph of ingest under that load.
 
     python -m bench.ingest_cpu [--ballots 6000] [--clients 64] [--runs 2] [--flame DIR]
+                               [--ingest-from CHECKOUT --ingest-from CHECKOUT ...]
+
+With `--ingest-from` given more than once, each run measures ingest started from each of
+those checkouts in turn (say, an export of the last commit and this tree): alternating A/B
+runs on the same broker and Postgres, so a change is told apart from the machine's noise.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ from tests.support.system import DEMO
 SECRET = "bench-secret-" + "x" * 32
 
 
-def ingest_process(stack: Stack, dsn: str, port: int, data: Path) -> subprocess.Popen[bytes]:
+def ingest_process(
+    stack: Stack, dsn: str, port: int, data: Path, source: Path | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "VOTESTREAM_KAFKA_BOOTSTRAP": stack.bootstrap,
@@ -50,7 +57,11 @@ def ingest_process(stack: Stack, dsn: str, port: int, data: Path) -> subprocess.
     }
     log = open(data / "ingest.log", "ab")  # noqa: SIM115 - handed to the child
     return subprocess.Popen(
-        [sys.executable, "-m", "services.ingest"], env=env, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "services.ingest"],
+        env=env,
+        cwd=source,  # `-m` imports the services package from the working directory first
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -96,14 +107,19 @@ async def measure(args: argparse.Namespace) -> None:
         stack = start_stack(Path(tmp) / "stack")
         try:
             await ensure_topics(stack.bootstrap, 12)
+            sources: list[Path | None] = args.ingest_from or [None]
             for run in range(args.runs):
-                print(json.dumps(await one(stack, args, Path(tmp), run)), flush=True)
+                for n, source in enumerate(sources):
+                    figures = await one(stack, args, Path(tmp), f"{run}-{n}", source)
+                    print(json.dumps({"ingest_from": str(source or "."), **figures}), flush=True)
         finally:
             stack.postgres.stop()
             stack.broker.stop()
 
 
-async def one(stack: Stack, args: argparse.Namespace, tmp: Path, run: int) -> dict[str, Any]:
+async def one(
+    stack: Stack, args: argparse.Namespace, tmp: Path, run: str, source: Path | None
+) -> dict[str, Any]:
     campaign = read_campaign_file(DEMO, open_now=True)
     dsn = await stack.new_database()
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
@@ -114,7 +130,7 @@ async def one(stack: Stack, args: argparse.Namespace, tmp: Path, run: int) -> di
     port = free_port()
     data = tmp / f"ingest-{run}"
     data.mkdir()
-    proc = ingest_process(stack, dsn, port, data)
+    proc = ingest_process(stack, dsn, port, data, source)
     url = f"http://127.0.0.1:{port}/v1/campaigns/{campaign.id}/ballots"
     spy = None
     try:
@@ -122,7 +138,7 @@ async def one(stack: Stack, args: argparse.Namespace, tmp: Path, run: int) -> di
         load(url, 500, 8)  # warm up: connections, caches, the producer's metadata
         cpu0 = cpu_seconds(proc.pid)
         if args.flame is not None:
-            spy = flame_graph(proc.pid, args.flame / f"ingest.{args.flame_format}")
+            spy = flame_graph(proc.pid, args.flame / f"ingest-{run}.{args.flame_format}")
         statuses = load(url, args.ballots, args.clients)
         cpu = cpu_seconds(proc.pid) - cpu0
         accepted = statuses.get("202", 0)
@@ -141,6 +157,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--flame", type=Path, help="a folder for a py-spy SVG flame graph")
     parser.add_argument("--flame-format", default="svg", choices=["svg", "txt"])
+    parser.add_argument(
+        "--ingest-from", type=Path, action="append", help="a checkout to run ingest from"
+    )
     parser.add_argument("--client", help=argparse.SUPPRESS)  # the load process itself
     args = parser.parse_args()
     if args.client:
