@@ -19,14 +19,16 @@ Two kinds of token, told apart before any claim is trusted:
   key verbatim: `chn` is reserved (a site's token with it is refused, which also sends
   WeChat sessions signed before own tokens existed back through OAuth, to the same key),
   and `cid` is ignored (logins often use it for their client id).
-Keys and the options of each check are resolved once, when the verifier is built at start.
+Keys and the options of each check are resolved once, when the verifier is built at start;
+plain HS256 tokens are checked without PyJWT's per-call work (hs256.py), and anything else
+such a check does not accept goes through PyJWT, which decides.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from services.domain.ballot import Channel
 from services.domain.errors import MalformedError, SettingsError, UnauthorizedError
 from services.domain.voters import normalize_phone, voter_key, web_identity
+from services.ingest.hs256 import QuickHS256
 from services.runtime.settings import Settings
 
 LEEWAY_SECONDS = 30
@@ -67,9 +70,23 @@ class _Check:
     issuer: str | None = None
     own: bool = False
     required: tuple[str, ...] = ("sub", "exp")
+    quick: QuickHS256 | None = field(init=False, default=None)  # plain HS256 tokens' path
+
+    def __post_init__(self) -> None:
+        if self.algorithm == "HS256":
+            quick = QuickHS256.for_secret(
+                self.key,
+                audience=self.audience,
+                issuer=self.issuer,
+                required=self.required,
+                leeway=LEEWAY_SECONDS,
+            )
+            object.__setattr__(self, "quick", quick)
 
     def decode(self, token: str) -> dict[str, Any]:
-        claims: dict[str, Any] = jwt.decode(
+        if self.quick is not None and (claims := self.quick.accept(token)) is not None:
+            return claims
+        claims = jwt.decode(
             token,
             self.key,
             algorithms=[self.algorithm],
