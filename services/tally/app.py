@@ -50,7 +50,6 @@ def create_faust_app(settings: Settings) -> TallyApp:
         broker_session_timeout=10.0,  # Tansu's first JoinGroup waits half of this
         broker_heartbeat_interval=1.0,
         broker_commit_interval=1.0,
-        stream_buffer_maxsize=settings.tally_batch_size * 4,
         broker_max_poll_records=settings.tally_batch_size,
         stream_wait_empty=False,
         producer_acks=-1,

@@ -22,6 +22,7 @@ read again from the committed offsets, as Faust does with its own buffers) and t
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from time import monotonic
 from typing import Any, cast
 
 import faust
@@ -83,9 +84,12 @@ class PollConsumer(faust_aiokafka.Consumer):
         """The records not read before, with Faust's bookkeeping of read offsets and gaps."""
         poll: Poll = []
         acks_enabled_for = self.app.topics.acks_enabled_for
+        # Faust's livelock check logs a stream as idle when this stays unset with a backlog
+        inbound, now = self.app.monitor.stream_inbound_time, monotonic()
         for tp, fetched in records.items():
             if active is not None and tp not in active and tp not in self._buffered_partitions:
                 continue
+            inbound[tp] = now
             read = self._read_offset[tp]
             for record in fetched:
                 offset = record.offset
