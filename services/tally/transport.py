@@ -64,16 +64,19 @@ class PollConsumer(faust_aiokafka.Consumer):
             await self.sleep(0)  # getmany may return at once, over and over
             if not records or self.should_stop:
                 continue
-            if not self.flow_active:
-                # fetched while a rebalance stopped the flow: read again from the committed
-                # offsets once it resumes (what Faust's own getmany does)
-                await self.perform_seek()
-                continue
             poll = await self._unread(records, active)
             commit_every = self._commit_every
             if commit_every is not None and self._n_acked >= commit_every:
                 self._n_acked = 0
                 await self.commit()
+            if not self.flow_active:
+                # a rebalance stopped the flow since the fetch: the poll is read again from
+                # the committed offsets once it resumes (what Faust's own getmany does)
+                try:
+                    await self.perform_seek()
+                except Exception as exc:  # noqa: BLE001 - as Faust: the next rebalance seeks
+                    self.log.warning("seek back to the committed offsets failed: %r", exc)
+                continue
             if poll:
                 # a rebalance while the agent is busy drops the poll (see above)
                 await self.wait_first(polls.send(value=poll), self.suspend_flow.wait())
