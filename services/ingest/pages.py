@@ -19,18 +19,9 @@ from aiohttp import web
 from services.domain.errors import SettingsError
 from services.ingest.deps import DEPS
 from services.ingest.vote_page import render_vote_page
+from services.runtime.inlined_page import PAGE_HEADERS
 
 OPENAPI = "openapi.ingest.json"
-# Inline CSS and JS (one response for weak connections), everything else only from here.
-PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
-        "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
 QR_TYPES = {"svg": "image/svg+xml", "png": "image/png"}
 
 

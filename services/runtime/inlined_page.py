@@ -9,6 +9,19 @@ from __future__ import annotations
 
 from importlib.resources import files
 
+# What both pages are sent with: their CSS and JS are inline (one response on a weak
+# connection), everything else comes only from the service itself, and no other site may
+# frame them (a framed vote page is how a click-jacker casts for someone).
+PAGE_HEADERS = {
+    "Cache-Control": "no-cache",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+        "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
 
 def inline_assets(package: str, name: str) -> str:
     """`static/{name}.html` of `package` with `static/{name}.css` and `static/{name}.js`

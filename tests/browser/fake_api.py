@@ -31,16 +31,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from services.ingest.vote_page import render_vote_page
 from services.publish.page import render_campaign_page
+from services.runtime.inlined_page import PAGE_HEADERS  # a page that needs more fails here
 
 CAMPAIGN_FILE = Path(__file__).resolve().parents[2] / "campaigns" / "zibo-2021-b2.yaml"
-# The policy the real services send with the pages, so a page that needs more fails here too.
-PAGE_HEADERS = {
-    "Cache-Control": "no-cache",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
-        "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
-    ),
-}
 
 
 def load_campaign(path: Path = CAMPAIGN_FILE) -> dict[str, Any]:
