@@ -184,6 +184,9 @@ _RATES = {  # 0: no limit; the highest value allowed
 }
 
 
+MIN_ADMIN_TOKEN = 24
+
+
 def _convert(name: str, raw: str) -> Any:
     if name in _INTS:
         number = int(raw)
@@ -209,11 +212,19 @@ def _convert(name: str, raw: str) -> Any:
         raise ValueError("must be an http(s) URL")
     if name in ("trusted_proxies", "webhooks"):
         return _items(name, raw)
+    if name in SECRET_NAMES:
+        _check_secret(name, raw)
+    return raw
+
+
+def _check_secret(name: str, raw: str) -> None:
+    if name == "admin_token" and len(raw) < MIN_ADMIN_TOKEN:
+        # It alone opens the admin API and the console, from any network that reaches them.
+        raise ValueError(f"must be at least {MIN_ADMIN_TOKEN} characters: openssl rand -hex 32")
     if name == "wechat_aes_key" and len(raw) != 43:
         raise ValueError("an EncodingAESKey has 43 characters")
     if name == "signing_key" and len(base64.b64decode(raw, validate=True)) != 32:
         raise ValueError("must be the base64 of a raw 32-byte Ed25519 private key")
-    return raw
 
 
 def _items(name: str, raw: str) -> tuple[str, ...]:

@@ -92,7 +92,8 @@ MEANINGS: dict[str, str] = {
     "web_token_ttl": "Seconds a voter token from a login code stays valid.",
     "sms_sender": "How login codes are sent: `dev` (to a file in the data dir) or"
     " `module:factory` of a real SMS gateway.",
-    "admin_token": "Bearer token of the admin API. Required by ingest.",
+    "admin_token": "Bearer token of the admin API and the console sign-in, at least 24"
+    " characters. Required by ingest.",
     "identity_key": "Pepper of every voter key: keep it for the life of the campaigns."
     " Required by ingest.",
     "web_jwt_secret": "Shared secret (HS256) of voter tokens from a site's login.",
