@@ -44,6 +44,7 @@ lint: $(STAMP)  ## ruff and mypy
 	$(BIN)/mypy
 
 bench: $(STAMP)  ## benchmarks, results into bench/RESULTS.md
+	@bash .ci/install-bench-tools
 	$(BIN)/python -m bench.run
 
 clean:  ## remove the environment and local data
