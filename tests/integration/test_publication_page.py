@@ -8,20 +8,16 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from services.runtime.campaigns import CampaignStore
-from services.runtime.db import connect_pool
 from tests.support.campaigns import make_campaign
-from tests.support.publish_app import CountingStore, publish_client
+from tests.support.publish_app import CountingStore, pool_with, publish_client
 
 CAMPAIGN = make_campaign("paged", candidates=("c1", "c2"))
 
 
 @pytest.fixture
 async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await connect_pool(database)
-    await CampaignStore(pool).put(CAMPAIGN)
-    yield pool
-    await pool.close()
+    async with pool_with(database, CAMPAIGN) as pool:
+        yield pool
 
 
 async def test_the_publication_page_is_served_whole_and_never_framed(pool: asyncpg.Pool) -> None:

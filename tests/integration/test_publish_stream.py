@@ -9,10 +9,8 @@ import asyncpg
 import pytest
 
 from services.publish.store import SnapshotStore
-from services.runtime.campaigns import CampaignStore
-from services.runtime.db import connect_pool
 from tests.support.campaigns import make_campaign
-from tests.support.publish_app import publish_client
+from tests.support.publish_app import pool_with, publish_client
 from tests.support.waiting import eventually_async
 
 CAMPAIGN = make_campaign("streamed")
@@ -21,10 +19,8 @@ STREAM = "/v1/campaigns/streamed/stream"
 
 @pytest.fixture
 async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await connect_pool(database)
-    await CampaignStore(pool).put(CAMPAIGN)
-    yield pool
-    await pool.close()
+    async with pool_with(database, CAMPAIGN) as pool:
+        yield pool
 
 
 async def test_streams_over_the_cap_get_503_with_retry_after(pool: asyncpg.Pool) -> None:

@@ -13,10 +13,8 @@ import asyncpg
 import orjson
 import pytest
 
-from services.runtime.campaigns import CampaignStore
-from services.runtime.db import connect_pool
 from tests.support.campaigns import make_campaign
-from tests.support.publish_app import CountingStore, publish_client, publisher
+from tests.support.publish_app import CountingStore, pool_with, publish_client, publisher
 
 NOW = datetime.now(UTC)
 CAMPAIGN = make_campaign("cached", candidates=("c1", "c2"), top_n=1, max_selections=1, now=NOW)
@@ -25,10 +23,8 @@ API = "/v1/campaigns/cached"
 
 @pytest.fixture
 async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    pool = await connect_pool(database)
-    await CampaignStore(pool).put(CAMPAIGN)
-    yield pool
-    await pool.close()
+    async with pool_with(database, CAMPAIGN) as pool:
+        yield pool
 
 
 async def count_votes(pool: asyncpg.Pool, candidate: str, votes: int, partition: int) -> None:

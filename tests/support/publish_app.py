@@ -21,6 +21,7 @@ from services.publish.metrics import PublishMetrics
 from services.publish.snapshots import Publisher
 from services.publish.store import SnapshotStore
 from services.runtime.campaigns import CampaignCache, CampaignStore
+from services.runtime.db import connect_pool
 from services.runtime.settings import Settings
 
 
@@ -38,6 +39,17 @@ class CountingStore(SnapshotStore):
 
 async def _no_cutoff(_: Campaign) -> int:
     return 1  # one partition; the test records passing it in cutoff_marks
+
+
+@asynccontextmanager
+async def pool_with(database: str, campaign: Campaign) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the test's database, which holds `campaign`."""
+    pool = await connect_pool(database)
+    try:
+        await CampaignStore(pool).put(campaign)
+        yield pool
+    finally:
+        await pool.close()
 
 
 def publisher(store: SnapshotStore, clock: datetime | None = None) -> Publisher:
