@@ -222,7 +222,7 @@ async def test_gaps_and_forks_are_recorded_counted_and_listed(ingest: Ingest) ->
     one = kiosk.body(1, [entry("a", ["c1"])])
     three = kiosk.body(3, [entry("b", ["c1"])], prev=b"batch two never arrived")
     four = kiosk.body(4, [entry("c", ["c1"])], prev=one)  # claims to follow batch one
-    unlinked = kiosk.body(5, [entry("d", ["c1"])])  # no prev_hash: accepted, not checked
+    unlinked = kiosk.body(5, [entry("d", ["c1"])])  # names no predecessor: a fork too
     for body in (one, three, four, unlinked):
         assert (await ingest.upload(kiosk, body))[0] == 200
     status, refusal = await ingest.upload(kiosk, kiosk.body(2, [entry("e", ["c1"])], prev=one))
@@ -232,15 +232,16 @@ async def test_gaps_and_forks_are_recorded_counted_and_listed(ingest: Ingest) ->
     assert mine["last_seq"] == 5 and mine["batches"] == 4
     assert mine["last_batch_hash"] == hashlib.sha256(unlinked).hexdigest()
     chain = mine["chain"]
-    assert (chain["status"], chain["gaps"], chain["forks"]) == ("broken", 1, 2)
+    assert (chain["status"], chain["gaps"], chain["forks"]) == ("broken", 1, 3)
     assert [(b["kind"], b["seq"], b["expected_seq"]) for b in chain["breaks"]] == [
         ("gap", 3, 2),
         ("fork", 4, 4),
+        ("fork", 5, 5),
         ("fork", 2, 6),
     ]
     sample = ingest.registry.get_sample_value
     assert sample("votestream_kiosk_chain_breaks_total", {"kind": "gap"}) == 1
-    assert sample("votestream_kiosk_chain_breaks_total", {"kind": "fork"}) == 2
+    assert sample("votestream_kiosk_chain_breaks_total", {"kind": "fork"}) == 3
 
 
 async def test_the_registry_admin_api(ingest: Ingest) -> None:

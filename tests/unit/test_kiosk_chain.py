@@ -16,8 +16,10 @@ def test_a_first_batch_and_a_well_linked_second_batch_break_nothing() -> None:
     assert check_chain(AFTER_ONE, 2, H1) == []
 
 
-def test_a_batch_without_prev_hash_is_not_checked_for_forks() -> None:
-    assert check_chain(AFTER_ONE, 2, None) == []
+def test_a_batch_without_prev_hash_after_the_first_is_a_fork() -> None:
+    (found,) = check_chain(AFTER_ONE, 2, None)
+    assert (found.kind, found.seq, found.expected_seq) == ("fork", 2, 2)
+    assert check_chain(FRESH, 1, None) == []  # the first batch has nothing to follow
 
 
 def test_a_skipped_seq_is_a_gap() -> None:

@@ -50,6 +50,11 @@ def check_chain(state: ChainState, seq: int, prev_hash: str | None) -> list[Chai
         raise StaleSeqError(ChainBreak("fork", seq, expected, detail))
     if seq > expected:
         return [ChainBreak("gap", seq, expected, f"seq {expected}..{seq - 1} never arrived")]
+    if state.last_hash is not None and prev_hash is None:
+        # A batch that names no predecessor cannot be checked: as suspect as a wrong one,
+        # or leaving the field out would be how a cloned key hides a second history.
+        detail = "prev_hash missing: the batch does not say which batch it follows"
+        return [ChainBreak("fork", seq, expected, detail)]
     if prev_hash is not None and prev_hash != state.last_hash:
         detail = "prev_hash differs from the hash of the last accepted batch"
         return [ChainBreak("fork", seq, expected, detail)]
