@@ -51,7 +51,6 @@ class Settings:
     webhooks: tuple[str, ...] = ()
     campaign_refresh: float = 1.0
     tally_batch_size: int = 2000
-    tally_batch_window: float = 0.05
     tally_group: str = "votestream-tally"
     wechat_campaign: str | None = None
     wechat_api_base: str = "https://api.weixin.qq.com"
@@ -163,7 +162,6 @@ _FLOATS = {
     "drain_timeout",
     "snapshot_interval",
     "campaign_refresh",
-    "tally_batch_window",
     "otp_ttl",
     "otp_resend_interval",
     "web_token_ttl",

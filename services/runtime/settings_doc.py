@@ -55,8 +55,8 @@ MEANINGS: dict[str, str] = {
     "webhooks": "Comma-separated http(s) URLs that receive every snapshot, signed with"
     " `VOTESTREAM_WEBHOOK_SECRET`.",
     "campaign_refresh": "Seconds between reloads of the campaign definitions in each process.",
-    "tally_batch_size": "Most ballots the tally stores in one transaction.",
-    "tally_batch_window": "Longest wait, in seconds, to fill a tally batch.",
+    "tally_batch_size": "Most ballots the tally stores in one transaction: each batch is what"
+    " one poll of Kafka returned, up to this many, so batches grow with the backlog.",
     "tally_group": "Kafka consumer group (and Faust app id) of the tally workers.",
     "wechat_campaign": "Campaign that WeChat messages without a campaign code vote in.",
     "wechat_api_base": "Base URL of WeChat's API (a fake in tests).",
