@@ -3,7 +3,7 @@ the embedded broker behind it, no tally), read from the process's own CPU clock 
 separate client process casts ballots: other work on the machine moves it far less than a
 wall-clock rate does. Optionally a py-spy SVG flame graph of ingest under that load.
 
-    python -m bench.ingest_cpu [--ballots 6000] [--clients 64] [--runs 2] [--flame DIR]
+    python -m bench.ingest_cpu [--ballots 6000] [--clients 64] [--rate 0] [--runs 2] [--flame DIR]
                                [--ingest-from CHECKOUT --ingest-from CHECKOUT ...]
 
 With `--ingest-from` given more than once, each run measures ingest started from each of
@@ -65,14 +65,22 @@ def ingest_process(
     )
 
 
-async def cast(url: str, tokens: list[str], clients: int) -> dict[str, int]:
-    """Closed loop: `clients` connections, one ballot per token, each with its own ballot_id."""
+async def cast(url: str, tokens: list[str], clients: int, rate: float = 0) -> dict[str, int]:
+    """`clients` connections, one ballot per token, each with its own ballot_id: as fast as
+    answers come (closed loop), or the i-th ballot sent at i / `rate` seconds when a
+    connection is free. At a fixed rate below what ingest can take, both versions of an
+    A/B run batch their Kafka produces and ballot-id lookups alike: a closed loop lets the
+    faster one (or the one the machine's other work slowed less) batch more."""
     body = b'{"selections": ["c01", "c05", "c09"], "ballot_id": "%s"}'
     statuses: dict[str, int] = {}
-    queue = iter(tokens)
+    queue = enumerate(tokens)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
 
     async def client(session: aiohttp.ClientSession) -> None:
-        for token in queue:
+        for i, token in queue:
+            if rate and (wait := start + i / rate - loop.time()) > 0:
+                await asyncio.sleep(wait)
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
             data = body % str(uuid.uuid4()).encode()
             async with session.post(url, data=data, headers=headers) as response:
@@ -85,18 +93,18 @@ async def cast(url: str, tokens: list[str], clients: int) -> dict[str, int]:
     return statuses
 
 
-def client_main(url: str, count: int, clients: int) -> None:
+def client_main(url: str, count: int, clients: int, rate: float) -> None:
     now = int(time.time())
     tokens = [
         jwt.encode({"sub": f"cpu-{now}-{i}", "iat": now, "exp": now + 600}, SECRET, "HS256")
         for i in range(count)
     ]
-    print(json.dumps(asyncio.run(cast(url, tokens, clients))), flush=True)
+    print(json.dumps(asyncio.run(cast(url, tokens, clients, rate))), flush=True)
 
 
-def load(url: str, count: int, clients: int) -> dict[str, int]:
+def load(url: str, count: int, clients: int, rate: float = 0) -> dict[str, int]:
     argv = [sys.executable, "-m", "bench.ingest_cpu", "--client", url]
-    argv += ["--ballots", str(count), "--clients", str(clients)]
+    argv += ["--ballots", str(count), "--clients", str(clients), "--rate", str(rate)]
     done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600)
     answer: dict[str, int] = json.loads(done.stdout.splitlines()[-1])
     return answer
@@ -139,10 +147,14 @@ async def one(
         cpu0 = cpu_seconds(proc.pid)
         if args.flame is not None:
             spy = flame_graph(proc.pid, args.flame / f"ingest-{run}.{args.flame_format}")
-        statuses = load(url, args.ballots, args.clients)
+        began = time.monotonic()
+        statuses = load(url, args.ballots, args.clients, args.rate)
         cpu = cpu_seconds(proc.pid) - cpu0
+        rate = round(args.ballots / (time.monotonic() - began))
         accepted = statuses.get("202", 0)
-        return {"us_per_ballot": round(1e6 * cpu / max(accepted, 1), 1), "statuses": statuses}
+        per_ballot = round(1e6 * cpu / max(accepted, 1), 1)
+        # the rate includes the load process's start and its tokens' signing
+        return {"us_per_ballot": per_ballot, "ballots_per_s": rate, "statuses": statuses}
     finally:
         if spy is not None:
             spy.wait(30)
@@ -155,6 +167,7 @@ def main() -> None:
     parser.add_argument("--ballots", type=int, default=6000)
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--rate", type=float, default=0, help="ballots/s (0: closed loop)")
     parser.add_argument("--flame", type=Path, help="a folder for a py-spy SVG flame graph")
     parser.add_argument("--flame-format", default="svg", choices=["svg", "txt"])
     parser.add_argument(
@@ -163,7 +176,7 @@ def main() -> None:
     parser.add_argument("--client", help=argparse.SUPPRESS)  # the load process itself
     args = parser.parse_args()
     if args.client:
-        client_main(args.client, args.ballots, args.clients)
+        client_main(args.client, args.ballots, args.clients, args.rate)
     else:
         asyncio.run(measure(args))
 
