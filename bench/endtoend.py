@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,22 @@ async def counted_latency(system: System, campaign_id: str) -> dict[str, float]:
     }
 
 
+async def counted_after_wrk(system: System, campaign_id: str, accepted: int) -> dict[str, Any]:
+    """End to end with wrk as the client: once the results API publishes every ballot wrk got
+    a 202 for (each from a voter of its own), counted/s and received->counted as for loadgen."""
+
+    def published() -> int:
+        url = f"{system.publish}/v1/campaigns/{campaign_id}/results"
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return int(json.load(answer)["ballots_counted"])
+
+    eventually(lambda: published() >= accepted, timeout=120, what=f"{accepted} published")
+    found: dict[str, Any] = await counted_latency(system, campaign_id)
+    found["published"] = published()
+    found["accepted"] = accepted
+    return found
+
+
 async def level(system: System, load: list[str], seconds: float, work: Path) -> dict[str, Any]:
     summary = loadgen(system, load, seconds, work)
     summary.update(await counted_latency(system, summary["campaign"]))
@@ -74,8 +91,6 @@ def second_tally(system: System, work: Path) -> subprocess.Popen[bytes]:
     )
 
     def ready() -> bool:
-        import urllib.request
-
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
                 return bool(r.status == 200)

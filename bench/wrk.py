@@ -24,7 +24,10 @@ wrk.body = '{BODY}'
 """
 
 
-# votestream's web ballots: a fresh voter token and ballot_id per request (tokens made here)
+# votestream's web ballots: a fresh voter token and ballot_id per request (tokens made here;
+# more than wrk sends in a run at this machine's rates, so every 202 is a voter's first ballot
+# and the end-to-end row can expect each to be counted)
+TOKENS = 50_000
 VOTESTREAM_SCRIPT = """tokens = {%s}
 n = 0
 request = function()
@@ -63,7 +66,7 @@ def ingest_with_wrk(
     now = int(time.time())
     tokens = [
         jwt.encode({"sub": f"wrk-{now}-{i}", "iat": now, "exp": now + 600}, secret, "HS256")
-        for i in range(20_000)
+        for i in range(TOKENS)
     ]
     script = VOTESTREAM_SCRIPT % ", ".join(f'"{t}"' for t in tokens)
     return run_wrk(f"{ingest}/v1/campaigns/{campaign_id}/ballots", script, clients, seconds)
@@ -79,6 +82,7 @@ def run_wrk(url: str, script: str, clients: int, seconds: float) -> dict[str, An
         ).stdout
     finally:
         Path(lua.name).unlink()
+    sent = re.search(r"(\d+) requests in", out)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
@@ -87,6 +91,7 @@ def run_wrk(url: str, script: str, clients: int, seconds: float) -> dict[str, An
         "rate": float(rate.group(1)) if rate else 0.0,
         "p50_ms": _ms(p50),
         "p99_ms": _ms(p99),
+        "requests": int(sent.group(1)) if sent else 0,
         "non_2xx": int(bad.group(1)) if bad else 0,
     }
 
