@@ -92,6 +92,7 @@ def run_wrk(url: str, script: str, clients: int, seconds: float) -> dict[str, An
         "p50_ms": _ms(p50),
         "p99_ms": _ms(p99),
         "requests": int(sent.group(1)) if sent else 0,
+        "connections": clients,
         "non_2xx": int(bad.group(1)) if bad else 0,
     }
 
