@@ -11,7 +11,7 @@ from services.publish.stream import stream
 from services.runtime.correlation import correlate
 from services.runtime.health import add_health_routes, postgres_answers
 from services.runtime.http import errors_as_json
-from services.runtime.inlined_page import PAGE_HEADERS
+from services.runtime.inlined_page import EMBEDDABLE_PAGE_HEADERS
 
 
 def create_app(deps: PublishDeps) -> web.Application:
@@ -38,5 +38,5 @@ async def publication_page(request: web.Request) -> web.Response:
         body=render_campaign_page(False),
         content_type="text/html",
         charset="utf-8",
-        headers=PAGE_HEADERS,
+        headers=EMBEDDABLE_PAGE_HEADERS,
     )

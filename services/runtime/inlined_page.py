@@ -10,16 +10,22 @@ from __future__ import annotations
 from importlib.resources import files
 
 # What both pages are sent with: their CSS and JS are inline (one response on a weak
-# connection), everything else comes only from the service itself, and no other site may
-# frame them (a framed vote page is how a click-jacker casts for someone).
+# connection), and everything else comes only from the service itself.
+_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
+    "'unsafe-inline'; img-src 'self' data:; connect-src 'self'"
+)
+# The vote page is never framed: a page that frames it can trick a voter into casting.
 PAGE_HEADERS = {
     "Cache-Control": "no-cache",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' "
-        "'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
-    ),
+    "Content-Security-Policy": f"{_POLICY}; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+}
+# The publication page only shows results, and broadcasters embed it in their own pages.
+EMBEDDABLE_PAGE_HEADERS = {
+    **PAGE_HEADERS,
+    "Content-Security-Policy": f"{_POLICY}; frame-ancestors *",
 }
 
 

@@ -31,7 +31,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from services.ingest.vote_page import render_vote_page
 from services.publish.page import render_campaign_page
-from services.runtime.inlined_page import PAGE_HEADERS  # a page that needs more fails here
+
+# the policies the services send, so a page that needs more fails here too
+from services.runtime.inlined_page import EMBEDDABLE_PAGE_HEADERS, PAGE_HEADERS
 
 CAMPAIGN_FILE = Path(__file__).resolve().parents[2] / "campaigns" / "zibo-2021-b2.yaml"
 
@@ -232,7 +234,7 @@ class FakeVotestream:
     async def _campaign_page(self, request: web.Request) -> web.Response:
         page = render_campaign_page(static=False)
         return web.Response(
-            body=page, content_type="text/html", charset="utf-8", headers=PAGE_HEADERS
+            body=page, content_type="text/html", charset="utf-8", headers=EMBEDDABLE_PAGE_HEADERS
         )
 
     async def _campaign(self, request: web.Request) -> web.Response:
