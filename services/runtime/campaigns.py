@@ -259,12 +259,8 @@ class CampaignCache:
         self.loaded_at = started
 
     async def fresh_as_of(self, moment: datetime) -> None:
-        """Reloads unless the copy was read after `moment`.
-
-        The tally calls this with the newest `received_at` of a batch, so a ballot is always
-        judged by a definition at least as new as the ballot: a campaign created, or closed,
-        just before a ballot arrived is seen as such.
-        """
+        """Reloads unless the copy was read after `moment`: a campaign created, or closed,
+        before `moment` is then seen as such (`find` asks with the time of its call)."""
         # One read at a time: requests that wait here behind a read that began after their
         # `moment` take its result instead of reading again, so a flood of unknown ids costs
         # the read in flight and one after it, not a read per request.

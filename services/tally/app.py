@@ -93,15 +93,15 @@ class Tally:
     async def _apply_until_stored(self, poll: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         records, undecodable = _records(poll)
         received = [r.event.received_at for r in records if isinstance(r.event, Ballot)]
-        oldest, newest = (min(received), max(received)) if received else (None, None)
-        self.pending_since = oldest
+        self.pending_since = min(received) if received else None
         while True:
             started = time.perf_counter()
             try:
                 store, campaigns = self.deps.store, self.deps.campaigns
                 assert store is not None and campaigns is not None, "TallyDeps not opened"
-                if newest is not None:
-                    await campaigns.fresh_as_of(newest)
+                # The cache is a hint: the store judges each batch by the definitions stored
+                # when it commits (a campaign created or closed a moment ago included), so no
+                # query per batch keeps the cache fresh; its background refresh does.
                 written = await store.apply(records, campaigns.get)
                 if undecodable:
                     await self._keep_undecodable(undecodable)
