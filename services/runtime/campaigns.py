@@ -130,7 +130,19 @@ class CampaignStore:
             list(versions),
             list(versions.values()),
         )
-        changed = [parse_campaign(orjson.loads(r["definition"])) for r in rows if r["definition"]]
+        changed = []
+        for row in rows:
+            if row["definition"] is None:
+                continue
+            try:
+                changed.append(parse_campaign(orjson.loads(row["definition"])))
+            except CampaignInvalidError as exc:
+                # One definition a newer release's rules refuse must not stop every service
+                # from reading the others: it is named once per change and left out (a
+                # reader keeps the last version it could read, if any). No traceback: the
+                # message says which campaign and why.
+                bad = row["id"]
+                log.error("campaign %s: its stored definition does not parse: %s", bad, exc)  # noqa: TRY400
         return {r["id"]: r["updated_at"] for r in rows}, changed
 
     async def get(self, campaign_id: str) -> Campaign:
@@ -249,8 +261,9 @@ class CampaignCache:
         return campaign
 
     async def load(self) -> None:
-        """Reads what changed since the last load (the tally asks before most batches, so
-        parsing every campaign each time would grow with the number of campaigns)."""
+        """Reads what changed since the last load (it runs every `refresh` seconds and on
+        requests naming a campaign not read yet, so parsing every campaign each time would
+        grow with the number of campaigns)."""
         started = datetime.now(UTC)  # before the read: what we read is at least this fresh
         versions, changed = await self.store.changed_since(self._versions)
         campaigns = {cid: c for cid, c in self._campaigns.items() if cid in versions}

@@ -7,6 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import orjson
 import pytest
 
 from services.domain.errors import NotFoundError
@@ -67,5 +68,35 @@ async def test_a_campaign_created_by_another_process_is_found_by_the_next_reques
         with pytest.raises(NotFoundError):
             await cache.require("never-created")
         assert cache.get("never-created") is None
+    finally:
+        await pool.close()
+
+
+async def test_a_stored_definition_that_no_longer_parses_leaves_the_others_readable(
+    database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = await asyncpg.create_pool(database)
+    try:
+        store = CampaignStore(pool)
+        await store.put(make_campaign("kept"))
+        cache = CampaignCache(store, refresh=3600)
+        await cache.load()
+        last_good = cache.require_loaded("kept")
+        # as a newer release's stricter rules, or a hand edit, would leave them
+        refused = orjson.dumps({"id": "x", "candidates": []}).decode()
+        await pool.execute(
+            "UPDATE campaigns SET definition = $1::jsonb, updated_at = now()", refused
+        )
+        await pool.execute(
+            "INSERT INTO campaigns (id, definition) VALUES ('broken', $1::jsonb)", refused
+        )
+        await store.put(make_campaign("new"))
+        await cache.load()
+        assert cache.get("new") is not None and cache.get("broken") is None
+        assert cache.get("kept") is last_good  # the last version it could read
+        assert {r.getMessage().split(":")[0] for r in caplog.records} >= {
+            "campaign kept",
+            "campaign broken",
+        }
     finally:
         await pool.close()
