@@ -22,6 +22,7 @@ from aiokafka.structs import ConsumerRecord
 
 from schemas.events import EventDecodeError, decode_event
 from services.domain.ballot import Ballot
+from services.domain.errors import CampaignInvalidError
 from services.runtime.kafka import BALLOTS, KafkaSecurity
 from services.runtime.settings import Settings
 from services.tally import announce
@@ -108,6 +109,15 @@ class Tally:
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 # Postgres is down or failing: hold the batch (nothing acked) and retry.
                 log.warning("batch not stored, retrying: %s", type(exc).__name__)
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
+            except CampaignInvalidError as exc:
+                # A stored definition that no longer parses (a newer release's rules, a hand
+                # edit): hold the batch rather than count it under unknown rules or crash the
+                # agent, until the definition is mended.
+                log.warning(
+                    "batch not stored: the definition of a campaign in it does not parse: %s", exc
+                )
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             self._observe(written, len(poll), time.perf_counter() - started)
