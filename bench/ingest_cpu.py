@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import jwt
 
 from bench.endtoend import SYSTEM_ENV
+from bench.tally_alone import prepared_database
 from bench.tally_cpu_run import cpu_seconds, flame_graph
-from services.runtime.campaigns import CampaignStore, read_campaign_file
+from services.runtime.campaigns import read_campaign_file
 from services.runtime.kafka import ensure_topics
 from services.runtime.processes import free_port, port_open, wait_until
 from tests.support.stack import Stack, start_stack
@@ -129,12 +129,7 @@ async def one(
     stack: Stack, args: argparse.Namespace, tmp: Path, run: str, source: Path | None
 ) -> dict[str, Any]:
     campaign = read_campaign_file(DEMO, open_now=True)
-    dsn = await stack.new_database()
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
-    try:
-        await CampaignStore(pool).put(campaign)
-    finally:
-        await pool.close()
+    dsn = await prepared_database(stack, campaign)
     port = free_port()
     data = tmp / f"ingest-{run}"
     data.mkdir()
