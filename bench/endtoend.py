@@ -12,11 +12,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 
+from services.loadgen.totals import Results
 from services.runtime.processes import free_port
 from tests.support.system import System
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, eventually_async
 
 # The per-IP bucket would throttle one loopback client long before the capacity; these are
 # the largest values the settings accept.
@@ -64,14 +66,16 @@ async def counted_after_wrk(system: System, campaign_id: str, accepted: int) -> 
     """End to end with wrk as the client: once the results API publishes every ballot wrk got
     a 202 for (each from a voter of its own), counted/s and received->counted as for loadgen."""
 
-    def published() -> int:
-        url = f"{system.publish}/v1/campaigns/{campaign_id}/results"
-        with urllib.request.urlopen(url, timeout=5) as answer:
-            return int(json.load(answer)["ballots_counted"])
+    async with aiohttp.ClientSession() as http:
+        results = Results(http, system.publish, campaign_id)
 
-    eventually(lambda: published() >= accepted, timeout=120, what=f"{accepted} published")
-    found: dict[str, Any] = await counted_latency(system, campaign_id)
-    found["published"] = published()
+        async def all_published() -> bool:
+            # at least: wrk leaves a request in flight on each connection, counted but unread
+            return (await results.latest()).counted >= accepted
+
+        await eventually_async(all_published, timeout=120, what=f"{accepted} published")
+        found: dict[str, Any] = await counted_latency(system, campaign_id)
+        found["published"] = (await results.latest()).counted
     found["accepted"] = accepted
     return found
 
