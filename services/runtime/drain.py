@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.events import encode_cutoff
 from services.domain.ballot import Cutoff
-from services.runtime.kafka import BALLOTS, KafkaSecurity, producer_for, start_producer
+from services.runtime.kafka import BALLOTS, consumer_for, producer_for, start_producer
 from services.runtime.settings import Settings
 
 
@@ -26,12 +26,7 @@ class DrainMarker:
 
     def consumer(self) -> AIOKafkaConsumer:
         """A consumer with the services' credentials (an external Kafka may require them)."""
-        security = KafkaSecurity.from_settings(self.settings)
-        return AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap,
-            request_timeout_ms=10_000,
-            **security.aiokafka_config(),
-        )
+        return consumer_for(self.settings, request_timeout_ms=10_000)
 
     def producer(self) -> AIOKafkaProducer:
         return producer_for(self.settings)

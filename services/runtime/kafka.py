@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.helpers import create_ssl_context
@@ -148,6 +148,15 @@ def producer_for(settings: Settings, *, linger_ms: int = 1) -> AIOKafkaProducer:
     """The service's producer: its brokers and its credentials, both from settings."""
     security = KafkaSecurity.from_settings(settings)
     return make_producer(settings.bootstrap, linger_ms=linger_ms, security=security)
+
+
+def consumer_for(settings: Settings, **options: Any) -> AIOKafkaConsumer:
+    """A client of the service's brokers with its credentials, for reading offsets and
+    records outside the tally's Faust consumer; `options` are aiokafka's."""
+    security = KafkaSecurity.from_settings(settings)
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap, **security.aiokafka_config(), **options
+    )
 
 
 async def start_producer(producer: AIOKafkaProducer, attempts: int = 50) -> None:

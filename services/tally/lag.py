@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 from faust.exceptions import ConsumerNotStarted
 from prometheus_client import Gauge
 
-from services.runtime.kafka import BALLOTS, KafkaSecurity
+from services.runtime.kafka import BALLOTS, consumer_for
 from services.runtime.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -103,12 +103,7 @@ def register_lag_reporter(app: faust.App, settings: Settings, gauge: Gauge) -> N
     @app.task  # type: ignore[untyped-decorator]
     async def report_consumer_lag() -> None:
         # Reads the group's offsets without joining the group (no subscription).
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap,
-            group_id=settings.tally_group,
-            enable_auto_commit=False,
-            **KafkaSecurity.from_settings(settings).aiokafka_config(),
-        )
+        reader = consumer_for(settings, group_id=settings.tally_group, enable_auto_commit=False)
         await _start(reader)
         shown = LagGauge(gauge)
         try:
