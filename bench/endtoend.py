@@ -5,6 +5,7 @@ read from the ballots table (counted_at - received_at) of that run's campaign.""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import urllib.request
@@ -23,6 +24,7 @@ from tests.support.waiting import eventually, eventually_async
 # The per-IP bucket would throttle one loopback client long before the capacity; these are
 # the largest values the settings accept.
 SYSTEM_ENV = {"VOTESTREAM_RATE_IP_PER_SECOND": "3600", "VOTESTREAM_RATE_IP_BURST": "100000"}
+LAG_PARTITION = re.compile(r'^votestream_tally_consumer_lag\{partition="(\d+)"', re.M)
 PURE = ["--duplicate-rate", "0", "--repeat-rate", "0", "--invalid-rate", "0"]
 
 
@@ -87,6 +89,9 @@ async def level(system: System, load: list[str], seconds: float, work: Path) -> 
 
 
 def second_tally(system: System, work: Path) -> subprocess.Popen[bytes]:
+    """A second tally worker, returned once the two share the partitions of `ballots`: the
+    two-worker rows measure two workers, not the rebalance that hands one its half."""
+    every = owned_partitions(system.tally)
     port = free_port()
     env = {**system.env, "VOTESTREAM_TALLY_PORT": str(port)}
     log = open(work / "tally-2.log", "ab")  # noqa: SIM115 - handed to the child
@@ -102,7 +107,20 @@ def second_tally(system: System, work: Path) -> subprocess.Popen[bytes]:
             return False
 
     eventually(ready, timeout=90, what="second tally worker ready")
+
+    def shared() -> bool:
+        first, second = owned_partitions(system.tally), owned_partitions(f"http://127.0.0.1:{port}")
+        return bool(first and second) and not first & second and first | second == every
+
+    eventually(shared, timeout=90, what="the two tally workers sharing the partitions")
     return proc
+
+
+def owned_partitions(tally: str) -> set[int]:
+    """The partitions a tally worker shows its consumer lag for: those it was assigned."""
+    with urllib.request.urlopen(f"{tally}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return {int(p) for p in LAG_PARTITION.findall(text)}
 
 
 def service_pids(system: System) -> dict[str, int]:

@@ -74,6 +74,54 @@ def _half_load_p99(v: dict[str, Any]) -> list[str]:
     return rows
 
 
+def cpu_per_ballot(results: dict[str, Any]) -> list[str]:
+    """Each part's CPU per counted ballot with everything on the same cores, and what that
+    bounds: no ingest, however lean, is faster than the cores left by the parts beside it."""
+    v = results["votestream"]
+    wrk = v.get("ingest_wrk") or {}
+    runs = [("under wrk, full load", wrk.get("cpu"), (wrk.get("end_to_end") or {}).get("counted"))]
+    for label, levels in (("1 worker", v["levels"]), ("2 workers", v.get("two_workers", []))):
+        for run in levels:
+            if run["fraction"] == 0.5:
+                runs.append((f"{label}, 50% load", run.get("cpu"), run["counted"]))
+    measured = [(label, used, n) for label, used, n in runs if used and n]
+    if not measured:
+        return []
+    parts = list(measured[0][1]["seconds"])
+    lines = [
+        "## Where a ballot's CPU goes, whole system (every process on the machine, from /proc)",
+        "",
+        "CPU seconds of each part from the start of the load to the last ballot counted,"
+        " divided by the ballots counted (µs per ballot); `client` is wrk or the loadgen;"
+        " `postgres` is every backend, serving ingest, the tally and publish.",
+        "",
+        "| part | " + " | ".join(label for label, _, _ in measured) + " |",
+        "|---|" + "---:|" * len(measured),
+    ]
+    for part in parts:
+        cells = [f"{used['seconds'][part] / n * 1e6:,.0f}" for _, used, n in measured]
+        lines.append(f"| {part} | " + " | ".join(cells) + " |")
+    totals = [sum(used["seconds"].values()) for _, used, _ in measured]
+    cells = [f"{t / n * 1e6:,.0f}" for t, (_, _, n) in zip(totals, measured, strict=True)]
+    lines.append("| **all** | " + " | ".join(cells) + " |")
+    busy = [f"{t / used['wall']:.2f}" for t, (_, used, _) in zip(totals, measured, strict=True)]
+    lines += ["| cores busy (CPU s / wall s) | " + " | ".join(busy) + " |", ""]
+    bare = (results["parts"]["http"].get("bare_wrk") or {}).get("rate")
+    label, used, n = measured[0]
+    if bare and label.startswith("under wrk"):
+        cores = results["machine"]["cpus"]
+        others = (totals[0] - used["seconds"]["ingest"]) / n * 1e6
+        lean = 1e6 / bare  # the bare handler's time per request, one core saturated
+        lines += [
+            f"Under wrk everything but ingest took {others:,.0f} µs per ballot. Even an ingest"
+            f" as cheap as the bare handler (~{lean:,.0f} µs a request) would leave these"
+            f" {cores} cores at most {cores * 1e6 / (others + lean):,.0f} ballots/s, against"
+            f" the {0.25 * bare:,.0f}/s that 0.25 × the bare handler under wrk asks.",
+            "",
+        ]
+    return lines
+
+
 def ceilings(p: dict[str, Any]) -> list[str]:
     t, h = p["transport"], p["http"]
     return [
@@ -242,6 +290,7 @@ def write_results(results: dict[str, Any], path: Path) -> None:
         " are the point.",
         "",
         *ratios(results),
+        *cpu_per_ballot(results),
         *ceilings(results["parts"]),
         *votestream(results["votestream"]),
         *naive(results["parts"]),

@@ -19,7 +19,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import endtoend, parts, profile
+from bench import cpu, endtoend, parts, profile
 from bench.http import serve_and_hammer
 from bench.results import write_results
 from bench.simulate import simulate
@@ -93,10 +93,12 @@ async def part_two(work: Path, seconds: float) -> dict[str, Any]:
         print("bench: votestream under wrk (when installed), to the published count", flush=True)
         campaign = system.new_campaign()["id"]
         secret = system.secret("web_jwt_secret")
+        before, started = cpu.read(), time.monotonic()
         wrk = ingest_with_wrk(system.ingest, campaign, secret, 64, seconds)
         if wrk is not None:
             accepted = wrk["requests"] - wrk["non_2xx"]
             wrk["end_to_end"] = await endtoend.counted_after_wrk(system, campaign, accepted)
+            wrk["cpu"] = used_since(before, started)
         out["ingest_wrk"] = wrk
         show("ingest_wrk", out["ingest_wrk"])
     finally:
@@ -153,9 +155,11 @@ async def levels(
             spies = {
                 n: profile.start(pids[n], seconds, work / f"{n}.raw") for n in ("ingest", "tally")
             }
+        before, started = cpu.read(), time.monotonic()
         result = await endtoend.level(
             system, ["--rate", f"{capacity * fraction:.0f}"], seconds, work
         )
+        result["cpu"] = used_since(before, started)
         for name, spy in spies.items():
             if spy is not None:
                 spy.wait(30)
@@ -164,6 +168,11 @@ async def levels(
         show(f"{label} {fraction:.0%}", {k: v for k, v in result.items() if k != "report"})
         found.append(result)
     return found
+
+
+def used_since(before: cpu.Reading, started: float) -> dict[str, Any]:
+    """Every part's CPU seconds since `before`, and the wall seconds they were spent in."""
+    return {"seconds": cpu.seconds_by_part(before, cpu.read()), "wall": time.monotonic() - started}
 
 
 def main() -> None:
