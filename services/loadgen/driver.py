@@ -142,10 +142,12 @@ def error_kind(exc: BaseException) -> str:
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "server disconnected"
     if isinstance(exc, aiohttp.ClientOSError):
-        code = exc.errno or getattr(exc.os_error, "errno", None)  # type: ignore[attr-defined]
+        # a failed connect carries the socket's error in `os_error`; a request body that could
+        # not be written carries no errno, and the reset that stopped it is its cause
+        code = exc.errno or getattr(getattr(exc, "os_error", None), "errno", None)
         if code == errno.ECONNREFUSED:
             return "connection refused"
-        if code in (errno.ECONNRESET, errno.EPIPE):
+        if code in (errno.ECONNRESET, errno.EPIPE) or isinstance(exc.__cause__, ConnectionError):
             return "connection reset"
         return "cannot connect" if isinstance(exc, aiohttp.ClientConnectorError) else "os error"
     if isinstance(exc, aiohttp.ClientPayloadError):

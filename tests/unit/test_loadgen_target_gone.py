@@ -56,3 +56,14 @@ async def test_error_kinds_name_a_refused_a_dropped_and_a_stuck_target() -> None
     finally:
         for server in (dropping, hanging):
             server.close()
+
+
+def test_a_request_body_cut_off_by_a_dying_server_counts_as_a_reset_connection() -> None:
+    # what aiohttp raises when the server closes while the body is being written
+    # (ClientRequest.write_bytes): a ClientOSError with no errno and no `os_error`, caused
+    # by the reset; the loadgen's session used to die on it with an AttributeError
+    reset = aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+    cut = aiohttp.ClientOSError(None, "Can not write request body for http://127.0.0.1:1/")
+    cut.__cause__ = reset
+    assert error_kind(cut) == "connection reset"
+    assert error_kind(aiohttp.ClientOSError(None, "no cause")) == "os error"
