@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -244,9 +244,14 @@ class CampaignCache:
         """The campaign, or None only once Postgres has been asked since the call: behind a
         Service, the pod that created a campaign is rarely the one that gets the next request
         for it, and "no such campaign" for one that exists would be a lie."""
-        if campaign_id not in self._campaigns:
-            await self.fresh_as_of(datetime.now(UTC))
+        await self.read_unknown((campaign_id,))
         return self.get(campaign_id)
+
+    async def read_unknown(self, campaign_ids: Iterable[str]) -> None:
+        """Reads Postgres once if any of `campaign_ids` has not been read yet (a kiosk batch
+        naming several costs one read, not one each); known ones cost nothing."""
+        if any(cid not in self._campaigns for cid in campaign_ids):
+            await self.fresh_as_of(datetime.now(UTC))
 
     async def require(self, campaign_id: str) -> Campaign:
         """`find`, with `unknown_campaign` (404) for one that does not exist."""

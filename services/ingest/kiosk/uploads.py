@@ -120,9 +120,9 @@ class KioskUploads:
         in the order the kiosk cast them (the first counts, a second hits the limit). Refs are
         sealed afresh for every ballot, so a voter is known only by the key opened from them.
         """
+        # a campaign created a moment ago through another pod
         named = {entry.get("campaign_id") for entry in batch.ballots}
-        if any(isinstance(cid, str) and self.campaigns.get(cid) is None for cid in named):
-            await self.campaigns.fresh_as_of(now)  # one read for a campaign made a moment ago
+        await self.campaigns.read_unknown(cid for cid in named if isinstance(cid, str))
         # Opening a ref costs ~0.3 ms of CPU (X25519, phone parsing): a thread keeps a batch of
         # a thousand from stalling every other request on this process's event loop.
         prepared = await asyncio.to_thread(
