@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import asyncpg
+import pytest
 
 from services.ingest.lookup import StoredBallots
 from services.runtime.db import connect_pool
@@ -21,6 +23,16 @@ from tests.integration.test_tally_store import CAMPAIGN, record
 STORED = 5_000  # enough pages that a sequential scan is never the cheaper plan
 WARM_UP = 8  # PostgreSQL considers a generic plan from a statement's sixth run
 KEYS = 5  # ids per lookup: with one, the custom plans cost less than any generic plan
+
+
+@pytest.fixture
+async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
+    """One connection, as the services' pools make them: its statements stay prepared."""
+    pool = await connect_pool(database, max_size=1, stateless=True)
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 async def fill(pool: asyncpg.Pool) -> None:
@@ -50,45 +62,37 @@ async def rows_read_by_seq_scan(pool: asyncpg.Pool) -> dict[str, int]:
 
 
 async def test_the_ingest_ballot_id_lookup_stays_on_the_index_as_ballots_arrive(
-    database: str,
+    pool: asyncpg.Pool,
 ) -> None:
-    pool = await connect_pool(database, max_size=1, stateless=True)
-    try:
-        stored = StoredBallots(pool)
+    stored = StoredBallots(pool)
 
-        async def lookup() -> None:
-            # concurrent finds share one query (StoredBallots coalesces them)
-            found = await asyncio.gather(*(stored.find(uuid.uuid4()) for _ in range(KEYS)))
-            assert found == [None] * KEYS
+    async def lookup() -> None:
+        # concurrent finds share one query (StoredBallots coalesces them)
+        found = await asyncio.gather(*(stored.find(uuid.uuid4()) for _ in range(KEYS)))
+        assert found == [None] * KEYS
 
-        for _ in range(WARM_UP):
-            await lookup()
-        await fill(pool)
-        before = await rows_read_by_seq_scan(pool)
-        for _ in range(3):
-            await lookup()
-        after = await rows_read_by_seq_scan(pool)
-        assert after["ballots"] - before["ballots"] == 0, (before, after)
-    finally:
-        await pool.close()
+    for _ in range(WARM_UP):
+        await lookup()
+    await fill(pool)
+    before = await rows_read_by_seq_scan(pool)
+    for _ in range(3):
+        await lookup()
+    after = await rows_read_by_seq_scan(pool)
+    assert after["ballots"] - before["ballots"] == 0, (before, after)
 
 
 async def test_the_tally_batch_reads_stay_on_the_indexes_as_ballots_arrive(
-    database: str,
+    pool: asyncpg.Pool,
 ) -> None:
-    pool = await connect_pool(database, max_size=1, stateless=True)
-    try:
-        store = PostgresTallyStore(pool)
-        for n in range(WARM_UP):
-            batch = [record(f"warm{n}.{k}", ("c1",), n * KEYS + k) for k in range(KEYS)]
-            written = await store.apply(batch, {"it": CAMPAIGN}.get)
-            assert [r["status"] for r in written.rows] == ["counted"] * KEYS
-        await fill(pool)
-        before = await rows_read_by_seq_scan(pool)
-        batch = [record(f"late{k}", ("c2",), 1_000 + k) for k in range(KEYS)]
+    store = PostgresTallyStore(pool)
+    for n in range(WARM_UP):
+        batch = [record(f"warm{n}.{k}", ("c1",), n * KEYS + k) for k in range(KEYS)]
         written = await store.apply(batch, {"it": CAMPAIGN}.get)
         assert [r["status"] for r in written.rows] == ["counted"] * KEYS
-        after = await rows_read_by_seq_scan(pool)
-        assert {t: after[t] - before[t] for t in after} == {"ballots": 0, "voter_usage": 0}
-    finally:
-        await pool.close()
+    await fill(pool)
+    before = await rows_read_by_seq_scan(pool)
+    batch = [record(f"late{k}", ("c2",), 1_000 + k) for k in range(KEYS)]
+    written = await store.apply(batch, {"it": CAMPAIGN}.get)
+    assert [r["status"] for r in written.rows] == ["counted"] * KEYS
+    after = await rows_read_by_seq_scan(pool)
+    assert {t: after[t] - before[t] for t in after} == {"ballots": 0, "voter_usage": 0}
