@@ -119,8 +119,7 @@ class PollConsumer(faust_aiokafka.Consumer):
                     continue
                 committed = self._committed_offset[tp]
                 index = self._acked_index[tp]
-                new = [o for o in acked if (committed is None or o >= committed)]
-                new = [o for o in new if o not in index]
+                new = [o for o in acked if (committed is None or o >= committed) and o not in index]
                 index.update(new)
                 self._acked[tp].extend(new)
                 self._n_acked += len(new)
