@@ -61,17 +61,22 @@ def _wrk_end_to_end(ingest: dict[str, Any] | None, naive: float) -> list[str]:
     ]
 
 
+def _half_load(v: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The runs at half the capacity, with one worker and with two, by label."""
+    return [
+        (label, run)
+        for label, runs in (("1 worker", v["levels"]), ("2 workers", v.get("two_workers", [])))
+        for run in runs
+        if run["fraction"] == 0.5
+    ]
+
+
 def _half_load_p99(v: dict[str, Any]) -> list[str]:
     """received->counted p99 at half the capacity: a figure, not a ratio, with its target."""
-    rows = []
-    for label, runs in (("1 worker", v["levels"]), ("2 workers", v.get("two_workers", []))):
-        for run in runs:
-            if run["fraction"] == 0.5:
-                rows.append(
-                    f"| received->counted p99 at 50% load, {label} (ms) |"
-                    f" {run['e2e_p99_ms']:.0f} | <= 150 |"
-                )
-    return rows
+    return [
+        f"| received->counted p99 at 50% load, {label} (ms) | {run['e2e_p99_ms']:.0f} | <= 150 |"
+        for label, run in _half_load(v)
+    ]
 
 
 def cpu_per_ballot(results: dict[str, Any]) -> list[str]:
@@ -80,10 +85,7 @@ def cpu_per_ballot(results: dict[str, Any]) -> list[str]:
     v = results["votestream"]
     wrk = v.get("ingest_wrk") or {}
     runs = [("under wrk, full load", wrk.get("cpu"), (wrk.get("end_to_end") or {}).get("counted"))]
-    for label, levels in (("1 worker", v["levels"]), ("2 workers", v.get("two_workers", []))):
-        for run in levels:
-            if run["fraction"] == 0.5:
-                runs.append((f"{label}, 50% load", run.get("cpu"), run["counted"]))
+    runs += [(f"{label}, 50% load", run.get("cpu"), run["counted"]) for label, run in _half_load(v)]
     measured = [(label, used, n) for label, used, n in runs if used and n]
     if not measured:
         return []
