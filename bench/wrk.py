@@ -5,6 +5,7 @@ in the ratios (those compare servers under the same client)."""
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,10 @@ wrk.body = '{BODY}'
 # more than wrk sends in a run at this machine's rates, so every 202 is a voter's first ballot
 # and the end-to-end row can expect each to be counted)
 TOKENS = 50_000
+# wrk's Lua starts its random numbers from the same seed every run: each run seeds its own,
+# or a second run against the same system would send the first run's ballot_ids again
 VOTESTREAM_SCRIPT = """tokens = {%s}
+math.randomseed(%d)
 n = 0
 request = function()
   n = n + 1
@@ -60,7 +64,8 @@ def bare_with_wrk(clients: int, seconds: float) -> dict[str, Any] | None:
 def ingest_with_wrk(
     ingest: str, campaign_id: str, secret: str, clients: int, seconds: float
 ) -> dict[str, Any] | None:
-    """Ingest alone (the 202 answers; the tally and results are the loadgen rows' job)."""
+    """Ingest's 202s under wrk, each a distinct voter's first ballot
+    (`bench.endtoend.counted_after_wrk` follows them to the published count)."""
     if shutil.which("wrk") is None:
         return None
     now = int(time.time())
@@ -68,7 +73,8 @@ def ingest_with_wrk(
         jwt.encode({"sub": f"wrk-{now}-{i}", "iat": now, "exp": now + 600}, secret, "HS256")
         for i in range(TOKENS)
     ]
-    script = VOTESTREAM_SCRIPT % ", ".join(f'"{t}"' for t in tokens)
+    seed = secrets.randbelow(2**31)
+    script = VOTESTREAM_SCRIPT % (", ".join(f'"{t}"' for t in tokens), seed)
     return run_wrk(f"{ingest}/v1/campaigns/{campaign_id}/ballots", script, clients, seconds)
 
 
